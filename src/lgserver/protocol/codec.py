@@ -54,9 +54,7 @@ MAX_NAME_LENGTH = 128
 
 T = TypeVar("T")
 
-_SCALARS = frozenset(
-    {type(None), bool, int, float, str, bytes, _dt.datetime}
-)
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes, _dt.datetime})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -103,6 +101,10 @@ def _remote_error(exc: BaseException) -> BaseException:
         return DecodeError("value is truncated")
     if isinstance(exc, msgpack.StackError | msgpack.BufferFull):
         return LimitExceeded("value nests too deep or is too large")
+    if isinstance(exc, ValueError) and "max_ext_len" in str(exc):
+        # No extension of section 3.2 holds more than 12 bytes: a longer one
+        # is malformed, not over a limit of section 3.6.
+        return DecodeError("malformed extension")
     if isinstance(exc, ValueError) and "exceeds max" in str(exc):
         return LimitExceeded("value over a length limit")
     if isinstance(exc, ValueError | TypeError | OverflowError | RecursionError):
@@ -378,7 +380,9 @@ class Decoder:
             entry = _Entry(alias, len(fields), None, (), None, fields)
         else:
             hints = typing.get_type_hints(trait.cls)
-            types_ = tuple(_runtime_types(hints[n], self._registry) for n in trait.fields)
+            types_ = tuple(
+                _runtime_types(hints[n], self._registry) for n in trait.fields
+            )
             self._nested[trait.cls] = tuple(
                 name
                 for name, allowed in zip(trait.fields, types_, strict=True)
@@ -436,7 +440,9 @@ class Decoder:
         if len(values) != entry.size:
             raise DecodeError(f"{entry.alias}: {len(values)} values, not {entry.size}")
         if entry.cls is None:
-            return UnknownObject(entry.alias, dict(zip(entry.peer_fields, values)))
+            return UnknownObject(
+                entry.alias, dict(zip(entry.peer_fields, values, strict=True))
+            )
         if entry.positions is not None:
             return self._build_mapped(entry, values)
         if not all(map(isinstance, values, entry.types)):
@@ -480,6 +486,9 @@ class Decoder:
         else:
             names = self._nested.get(kind, ())
             if not names:
+                # a typed object is a container even when it holds scalars only
+                if depth >= self.limits.max_depth:
+                    raise LimitExceeded("value nests too deep")
                 return
             children = [getattr(value, name) for name in names]
         depth += 1

@@ -21,8 +21,7 @@ import struct
 from enum import IntEnum, IntFlag
 from typing import NamedTuple
 
-from .errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
-from .errors import CloseCode
+from .errors import CloseCode, FrameTooLarge, LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -137,19 +136,25 @@ def encode_message(
         LocalProtocolError: A field is out of range.
     """
     try:
-        header = _message_header.pack(
-            12 + len(payload), _MESSAGE, flags, channel, seq
-        )
+        header = _message_header.pack(12 + len(payload), _MESSAGE, flags, channel, seq)
     except struct.error as exc:
         raise LocalProtocolError(f"cannot encode message frame: {exc}") from None
     return header + payload
 
 
 def encode_control(opcode: Opcode, payload: bytes = b"") -> bytes:
-    """Encode a CONTROL frame with the given opcode and body."""
+    """Encode a CONTROL frame with the given opcode and body.
+
+    Raises:
+        LocalProtocolError: The opcode is not 0-65535 or the body too large.
+    """
     if len(payload) > MAX_FRAME_SIZE_LIMIT - 4:
         raise LocalProtocolError("control frame too large")
-    return _header.pack(4 + len(payload), _CONTROL, 0, opcode) + payload
+    try:
+        header = _header.pack(4 + len(payload), _CONTROL, 0, opcode)
+    except struct.error as exc:
+        raise LocalProtocolError(f"cannot encode control frame: {exc}") from None
+    return header + payload
 
 
 def encode_media(
@@ -177,8 +182,16 @@ def encode_media(
 
 
 def decode_media(payload: bytes) -> tuple[MediaHeader, memoryview]:
-    """Split the payload of a MEDIA :class:`Frame` into header and data."""
-    timestamp, group = _media_body.unpack_from(payload)
+    """Split the payload of a MEDIA :class:`Frame` into header and data.
+
+    Raises:
+        LocalProtocolError: ``payload`` is shorter than the 12 bytes of
+            timestamp and group, so it is not the payload of a MEDIA frame.
+    """
+    try:
+        timestamp, group = _media_body.unpack_from(payload)
+    except struct.error:
+        raise LocalProtocolError("not the payload of a media frame") from None
     return MediaHeader(timestamp, group), memoryview(payload)[12:]
 
 
@@ -251,7 +264,11 @@ class FrameDecoder:
             else:
                 error = self._check_header(length, kind)
                 if error is not None:
+                    # the decoder stays failed; good frames before the bad
+                    # header are handed out first and the error raised next
                     self.error = error
+                    if not frames:
+                        raise error
                     return frames
                 if end > size:
                     break
