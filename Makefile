@@ -1,0 +1,48 @@
+# Everything installs into the checkout: .venv for Python, node_modules for
+# JavaScript, both at the versions pinned in the repository.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+JS_STAMP := node_modules/.installed
+PY_SOURCES := src tests bench
+
+.PHONY: run test lint pytest pytest-pure jstest bench clean
+
+run: $(PY_STAMP)
+	$(BIN)/lgserver
+
+test: lint pytest pytest-pure jstest
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt -e '.[dev]'
+	touch $@
+
+$(JS_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/mypy --strict src
+
+pytest: $(PY_STAMP)
+	$(BIN)/pytest
+
+# The codec runs on msgpack's C extension; its pure-Python fallback must
+# behave the same.
+pytest-pure: $(PY_STAMP)
+	MSGPACK_PUREPYTHON=1 $(BIN)/pytest -q tests/protocol
+
+jstest: $(JS_STAMP)
+	npm test
+
+bench: $(PY_STAMP)
+	$(BIN)/python -m bench.codec
+
+clean:
+	rm -rf $(VENV) node_modules
