@@ -14,9 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] not in ("--version", "version"):
         sys.stderr.write(f"lgserver: unknown command {args[0]!r}\n")
         return 2
-    sys.stdout.write(
-        f"lgserver {__version__}, protocol version {PROTOCOL_VERSION}\n"
-    )
+    sys.stdout.write(f"lgserver {__version__}, protocol version {PROTOCOL_VERSION}\n")
     return 0
 
 
