@@ -5,8 +5,11 @@ what lgserver adds is the AMF-like part: *typed objects*. A message class
 is a frozen, slotted dataclass registered under an alias. Each side numbers
 its classes in a :class:`Registry` and describes them once, in the
 handshake, as a trait table (alias and field names per trait id). On the
-wire a typed object is then a MessagePack extension whose type is the trait
-id and whose data is the array of field values, without any field names.
+wire a typed object is then a MessagePack array: a *trait reference* (a
+small extension holding the trait id) followed by the field values, without
+any field names. The C unpacker reads the whole value in one pass; two
+hooks turn each reference into its table entry, and each array that starts
+with one into an instance of the class.
 
 Because a sender always encodes with its own table, the bytes of a message
 do not depend on the connection: a message fanned out to many peers is
@@ -429,6 +432,8 @@ class Decoder:
             if len(data) not in (1, 2):
                 raise DecodeError("malformed trait reference")
             trait_id = int.from_bytes(data, "big")
+            if len(data) == 2 and trait_id < 256:
+                raise DecodeError("trait reference not in its shortest form")
             raise UnknownTrait(f"unknown trait {trait_id}")
         return entry
 
