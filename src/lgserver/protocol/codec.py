@@ -279,7 +279,7 @@ class Encoder:
             return self._packer.pack(value)  # type: ignore[no-any-return]
         except LocalProtocolError:
             raise
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise LocalProtocolError(f"cannot encode value: {exc}") from None
 
     def _default(self, value: Any) -> list[Any]:
