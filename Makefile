@@ -25,10 +25,11 @@ $(JS_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-lint: $(PY_STAMP)
+lint: $(PY_STAMP) $(JS_STAMP)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/mypy --strict src
+	npx prettier --check clients/web
 
 pytest: $(PY_STAMP)
 	$(BIN)/pytest

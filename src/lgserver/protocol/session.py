@@ -407,7 +407,10 @@ class Session:
             if len(body) < 2:
                 raise RemoteProtocolError("CLOSE without a code")
             (code,) = _close_code.unpack_from(body)
-            reason = bytes(body[2:]).decode("utf-8", "replace")
+            try:
+                reason = bytes(body[2:]).decode("utf-8")
+            except UnicodeDecodeError:
+                reason = ""  # a bad reason is ignored (section 2.2)
             self._end(code, reason, remote=True)
         elif opcode in (Opcode.HELLO, Opcode.WELCOME, Opcode.RESUME):
             self._handle_handshake(opcode, body)
@@ -578,8 +581,8 @@ class ClientSession(Session):
         self._peer_max_frame = _check_max_frame(welcome.max_frame)
         if not resuming:
             self._decoder.set_peer_table(welcome.traits)
-            self._heartbeat = welcome.heartbeat
-            self._grace = welcome.grace
+        self._heartbeat = welcome.heartbeat
+        self._grace = welcome.grace
         self.welcome = welcome
         self.session_id = welcome.session
         self._token = welcome.token
