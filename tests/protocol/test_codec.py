@@ -800,3 +800,12 @@ def test_register_at_most_4096_traits() -> None:
         registry.register(f"c.C{i}")(cls)
     with pytest.raises(LocalProtocolError):
         registry.register("c.Last")(Unregistered)
+
+
+def test_trait_reference_must_take_its_shortest_form() -> None:
+    with pytest.raises(DecodeError) as info:
+        decoder().decode(bytes.fromhex("94d5010003") + b"\x01\xa1m\xc0")
+    assert info.value.code == CloseCode.INVALID_DATA
+    assert isinstance(
+        decoder().decode(bytes.fromhex("94d40103") + b"\x01\xa1m\xc0"), Call
+    )

@@ -567,3 +567,10 @@ def test_hello_is_reported_before_any_answer() -> None:
     assert closes(server.data_to_send()) == [
         (CloseCode.AUTH_FAILED, "wrong name or password")
     ]
+
+
+def test_a_close_reason_that_is_not_utf8_is_ignored() -> None:
+    _hub, _client, link = established()
+    link.down += encode_control(Opcode.CLOSE, struct.pack(">H", 4000) + b"\xff\xfe")
+    link.settle(1.0)
+    assert link.client_events[-1] == SessionEnded(4000, "", True)
