@@ -349,6 +349,7 @@ class Decoder:
         self._options: dict[str, Any] = {
             "ext_hook": self._ext_hook,
             "list_hook": self._list_hook,
+            "object_pairs_hook": self._map_hook,
             "timestamp": 3,
             "strict_map_key": True,
             "max_str_len": limits.max_str_len,
@@ -359,6 +360,7 @@ class Decoder:
             "max_buffer_size": limits.max_size,
         }
         self._unpacker = msgpack.Unpacker(**self._options)
+        self._references_seen = self._objects_built = self._containers = 0
         for trait in registry:
             if trait.id < FIRST_APPLICATION_TRAIT:
                 self._add_entry(trait.id, trait.alias, trait.fields)
@@ -407,6 +409,7 @@ class Decoder:
                 :class:`~.errors.LimitExceeded` name the usual causes.
         """
         unpacker = self._unpacker
+        self._references_seen = self._objects_built = self._containers = 0
         start = unpacker.tell()
         try:
             unpacker.feed(data)
@@ -417,16 +420,27 @@ class Decoder:
             # the unpacker may hold the rest of a bad value: start afresh
             self._unpacker = msgpack.Unpacker(**self._options)
             raise _remote_error(exc) from None
-        kind = type(value)
-        if kind not in _SCALARS:
-            if kind is _Entry:
-                raise DecodeError("trait reference outside a typed object")
+        if type(value) in _SCALARS:
+            return value
+        if self._references_seen != self._objects_built:
+            raise DecodeError("trait reference outside a typed object")
+        # a value of n containers nests at most n deep: walk it only when
+        # the count alone does not settle the question
+        if self._containers > self.limits.max_depth:
             self._check_nesting(value, 0)
         return value
+
+    def _map_hook(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        self._containers += 1
+        for key, _ in pairs:
+            if type(key) is not str:
+                raise DecodeError("map keys must be strings")
+        return dict(pairs)
 
     def _ext_hook(self, code: int, data: bytes) -> _Entry:
         if code != TRAIT_REFERENCE:
             raise DecodeError(f"unknown extension type {code}")
+        self._references_seen += 1
         entry = self._references.get(data)
         if entry is None:
             if len(data) not in (1, 2):
@@ -438,10 +452,12 @@ class Decoder:
         return entry
 
     def _list_hook(self, values: list[Any]) -> Any:
+        self._containers += 1
         if not values or type(values[0]) is not _Entry:
             return values
         entry: _Entry = values[0]
         del values[0]
+        self._objects_built += 1
         if len(values) != entry.size:
             raise DecodeError(f"{entry.alias}: {len(values)} values, not {entry.size}")
         if entry.cls is None:
