@@ -809,3 +809,13 @@ def test_trait_reference_must_take_its_shortest_form() -> None:
     assert isinstance(
         decoder().decode(bytes.fromhex("94d40103") + b"\x01\xa1m\xc0"), Call
     )
+
+
+def test_a_boolean_is_not_an_integer() -> None:
+    point = trait_of("test.Point")
+    data = ENCODER.encode(point.cls(1, 2))
+    forged = data.replace(b"\x01\x02", b"\xc3\x02")
+    assert forged != data
+    with pytest.raises(DecodeError) as info:
+        decoder().decode(forged)
+    assert info.value.code == CloseCode.INVALID_DATA

@@ -319,6 +319,17 @@ class _Entry:
     # per local field, the index in the peer's values or -1 when absent.
     positions: tuple[int, ...] | None
     peer_fields: tuple[str, ...]
+    # Local fields that take integers but not booleans, which Python counts
+    # as integers.
+    no_bool: tuple[int, ...] = ()
+
+
+def _bool_refused(types: tuple[tuple[type, ...], ...]) -> tuple[int, ...]:
+    return tuple(
+        i
+        for i, allowed in enumerate(types)
+        if int in allowed and bool not in allowed and object not in allowed
+    )
 
 
 class Decoder:
@@ -397,7 +408,15 @@ class Decoder:
             if fields != trait.fields:
                 index = {name: i for i, name in enumerate(fields)}
                 positions = tuple(index.get(name, -1) for name in trait.fields)
-            entry = _Entry(alias, len(fields), trait.cls, types_, positions, fields)
+            entry = _Entry(
+                alias,
+                len(fields),
+                trait.cls,
+                types_,
+                positions,
+                fields,
+                _bool_refused(types_),
+            )
         self._references[_pack_trait_id(trait_id)] = entry
 
     def decode(self, data: bytes | memoryview) -> Any:
@@ -468,6 +487,9 @@ class Decoder:
             return self._build_mapped(entry, values)
         if not all(map(isinstance, values, entry.types)):
             raise DecodeError(f"{entry.alias}: a field has the wrong type")
+        for index in entry.no_bool:
+            if values[index].__class__ is bool:
+                raise DecodeError(f"{entry.alias}: a field has the wrong type")
         return entry.cls(*values)
 
     def _build_mapped(self, entry: _Entry, values: list[Any]) -> Any:
@@ -488,7 +510,9 @@ class Decoder:
         except (TypeError, ValueError):
             raise DecodeError(f"{entry.alias}: fields do not fit") from None
         values = [getattr(obj, f) for f in _fields_of(entry.cls)]
-        if not all(map(isinstance, values, entry.types)):
+        if not all(map(isinstance, values, entry.types)) or any(
+            values[index].__class__ is bool for index in entry.no_bool
+        ):
             raise DecodeError(f"{entry.alias}: a field has the wrong type")
         return obj
 
