@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 JS_STAMP := node_modules/.installed
+BROWSER_STAMP := $(VENV)/.chromium
 PY_SOURCES := src tests bench
 
 .PHONY: run test lint pytest pytest-pure jstest bench clean
@@ -21,6 +22,13 @@ $(PY_STAMP): pyproject.toml constraints.txt
 		-c constraints.txt -e '.[dev]'
 	touch $@
 
+# The browser tests drive the system's Chromium; Playwright brings only its
+# driver, never a browser of its own.
+$(BROWSER_STAMP): | $(PY_STAMP)
+	command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	touch $@
+
 $(JS_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -31,7 +39,7 @@ lint: $(PY_STAMP) $(JS_STAMP)
 	$(BIN)/mypy --strict src
 	npx prettier --check clients/web
 
-pytest: $(PY_STAMP)
+pytest: $(PY_STAMP) $(JS_STAMP) $(BROWSER_STAMP)
 	$(BIN)/pytest
 
 # The codec runs on msgpack's C extension; its pure-Python fallback must
