@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -819,3 +820,38 @@ def test_a_boolean_is_not_an_integer() -> None:
     with pytest.raises(DecodeError) as info:
         decoder().decode(forged)
     assert info.value.code == CloseCode.INVALID_DATA
+
+
+class Status(enum.IntEnum):
+    AWAY = 2
+
+
+def test_enumerations_tuples_and_keyword_fields() -> None:
+    registry = Registry()
+
+    @registry.register("test.Status")
+    @dataclass(frozen=True, slots=True)
+    class Report:
+        status: Status
+        tags: tuple[str, ...]
+        pair: tuple[int, int] | None = None
+
+    sent = Report(Status.AWAY, ("a", "b"), (1, 2))
+    received = registry.decoder(registry.trait_table()).decode(
+        registry.encoder.encode(sent)
+    )
+    assert received == sent
+    assert type(received.tags) is tuple and hash(received) == hash(sent)
+
+    # a peer without the last field: the mapped path converts tuples too
+    older = registry.decoder([["test.Status", ["status", "tags"]]])
+    mapped = older.decode(bytes.fromhex("93d4011002") + b"\x91\xa1a")
+    assert mapped == Report(Status.AWAY, ("a",))
+    assert type(mapped.tags) is tuple
+
+    with pytest.raises(LocalProtocolError):
+
+        @registry.register("test.KeywordOnly")
+        @dataclass(frozen=True, slots=True, kw_only=True)
+        class KeywordOnly:
+            value: int

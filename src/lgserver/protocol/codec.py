@@ -146,8 +146,19 @@ def _runtime_types(hint: Any, registry: Registry) -> tuple[type, ...]:
     if hint is dict or hint is typing.Mapping:
         return (dict,)
     if isinstance(hint, type):
+        # enumerations travel as their values and arrive as plain ones
+        for base in (int, str):
+            if issubclass(hint, base) and hint is not bool:
+                return (base,)
         return (hint,)
     return (object,)
+
+
+def _is_tuple(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple(arg) for arg in typing.get_args(hint))
+    return hint is tuple or origin is tuple
 
 
 class Registry:
@@ -197,7 +208,15 @@ class Registry:
             raise LocalProtocolError(f"{alias!r} is registered already")
         if not alias or len(alias) > MAX_NAME_LENGTH:
             raise LocalProtocolError(f"bad alias {alias!r}")
-        names = tuple(f.name for f in dataclasses.fields(cls))
+        fields = dataclasses.fields(cls)
+        if any(not f.init or f.kw_only for f in fields):
+            raise LocalProtocolError(f"{alias!r}: every field must be positional")
+        try:
+            typing.get_type_hints(cls)
+        except (NameError, TypeError) as exc:
+            message = f"{alias!r}: unresolvable annotation: {exc}"
+            raise LocalProtocolError(message) from None
+        names = tuple(f.name for f in fields)
         if len(names) > MAX_FIELDS:
             raise LocalProtocolError(f"{alias!r} has too many fields")
         trait = Trait(trait_id, alias, cls, names)
@@ -322,6 +341,8 @@ class _Entry:
     # Local fields that take integers but not booleans, which Python counts
     # as integers.
     no_bool: tuple[int, ...] = ()
+    # Local fields declared as tuples, which arrive as lists.
+    tuples: tuple[int, ...] = ()
 
 
 def _bool_refused(types: tuple[tuple[type, ...], ...]) -> tuple[int, ...]:
@@ -416,6 +437,7 @@ class Decoder:
                 positions,
                 fields,
                 _bool_refused(types_),
+                tuple(i for i, n in enumerate(trait.fields) if _is_tuple(hints[n])),
             )
         self._references[_pack_trait_id(trait_id)] = entry
 
@@ -490,6 +512,9 @@ class Decoder:
         for index in entry.no_bool:
             if values[index].__class__ is bool:
                 raise DecodeError(f"{entry.alias}: a field has the wrong type")
+        for index in entry.tuples:
+            if values[index] is not None:
+                values[index] = tuple(values[index])
         return entry.cls(*values)
 
     def _build_mapped(self, entry: _Entry, values: list[Any]) -> Any:
@@ -514,6 +539,13 @@ class Decoder:
             values[index].__class__ is bool for index in entry.no_bool
         ):
             raise DecodeError(f"{entry.alias}: a field has the wrong type")
+        if any(type(values[index]) is list for index in entry.tuples):
+            changes = {
+                name: tuple(values[index])
+                for index, name in enumerate(_fields_of(entry.cls))
+                if index in entry.tuples and type(values[index]) is list
+            }
+            obj = dataclasses.replace(obj, **changes)
         return obj
 
     def _check_nesting(self, value: Any, depth: int) -> None:
