@@ -855,3 +855,22 @@ def test_enumerations_tuples_and_keyword_fields() -> None:
         @dataclass(frozen=True, slots=True, kw_only=True)
         class KeywordOnly:
             value: int
+
+
+def test_post_init_checks_run_on_decoded_objects() -> None:
+    registry = Registry()
+
+    @registry.register("test.Positive")
+    @dataclass(frozen=True, slots=True)
+    class Positive:
+        value: int
+
+        def __post_init__(self) -> None:
+            if self.value <= 0:
+                raise ValueError("not positive")
+
+    decoder_ = registry.decoder(registry.trait_table())
+    assert decoder_.decode(bytes.fromhex("92d4011005")) == Positive(5)
+    with pytest.raises(DecodeError):
+        decoder_.decode(bytes.fromhex("92d40110ff"))
+    assert decoder_.decode(bytes.fromhex("92d4011007")) == Positive(7)
