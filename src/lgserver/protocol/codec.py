@@ -333,12 +333,12 @@ class Encoder:
         except (TypeError, ValueError, OverflowError, RecursionError) as exc:
             raise LocalProtocolError(f"cannot encode value: {exc}") from None
 
-    def _default(self, value: Any) -> list[Any]:
+    def _default(self, value: Any) -> tuple[Any, ...]:
         plan = self._plans.get(type(value))
         if plan is None:
             raise LocalProtocolError(f"cannot encode {type(value).__name__}")
         reference, getter = plan
-        return [reference, *getter(value)]
+        return (reference, *getter(value))
 
 
 def _pack_trait_id(trait_id: int) -> bytes:
@@ -365,7 +365,9 @@ class _Entry:
     alias: str
     size: int
     cls: type[Any] | None
-    types: tuple[tuple[type, ...], ...]
+    # per field, what ``isinstance`` checks: a lone type where one will
+    # do, since a tuple of one costs more
+    types: tuple[type | tuple[type, ...], ...]
     # For a peer trait laid out exactly as the local class, None; otherwise
     # per local field, the index in the peer's values or -1 when absent.
     positions: tuple[int, ...] | None
@@ -462,16 +464,20 @@ class Decoder:
             if fields != trait.fields:
                 index = {name: i for i, name in enumerate(fields)}
                 positions = tuple(index.get(name, -1) for name in trait.fields)
+            tuples = tuple(
+                i for i, name in enumerate(trait.fields) if _is_tuple(hints[name])
+            )
             entry = _Entry(
                 alias,
                 len(fields),
                 trait.cls,
-                types_,
+                tuple(t[0] if len(t) == 1 else t for t in types_),
                 positions,
                 fields,
                 _bool_refused(types_),
-                tuple(i for i, n in enumerate(trait.fields) if _is_tuple(hints[n])),
-                self._registry.constructor(trait.cls),
+                tuples,
+                # only entries that need no more than checks take the fast path
+                None if positions or tuples else self._registry.constructor(trait.cls),
             )
         self._references[_pack_trait_id(trait_id)] = entry
 
@@ -501,7 +507,8 @@ class Decoder:
             raise DecodeError("trait reference outside a typed object")
         # a value of n containers nests at most n deep: walk it only when
         # the count alone does not settle the question
-        if self._containers > self.limits.max_depth:
+        containers = self._containers + self._objects_built
+        if containers > self.limits.max_depth:
             self._check_nesting(value, 0)
         return value
 
@@ -527,12 +534,25 @@ class Decoder:
         return entry
 
     def _list_hook(self, values: list[Any]) -> Any:
-        self._containers += 1
-        if not values or type(values[0]) is not _Entry:
+        # plain lists count here, typed objects as they are built
+        entry = values[0] if values else None
+        if entry.__class__ is not _Entry:
+            self._containers += 1
             return values
-        entry: _Entry = values[0]
         del values[0]
         self._objects_built += 1
+        if (
+            entry.make is not None
+            and len(values) == entry.size
+            and all(map(isinstance, values, entry.types))
+        ):
+            for index in entry.no_bool:
+                if values[index].__class__ is bool:
+                    raise DecodeError(f"{entry.alias}: a field has the wrong type")
+            return entry.make(values)
+        return self._build_slowly(entry, values)
+
+    def _build_slowly(self, entry: _Entry, values: list[Any]) -> Any:
         if len(values) != entry.size:
             raise DecodeError(f"{entry.alias}: {len(values)} values, not {entry.size}")
         if entry.cls is None:
@@ -549,7 +569,7 @@ class Decoder:
         for index in entry.tuples:
             if values[index] is not None:
                 values[index] = tuple(values[index])
-        return entry.make(values)  # type: ignore[misc]
+        return self._registry.constructor(entry.cls)(values)
 
     def _build_mapped(self, entry: _Entry, values: list[Any]) -> Any:
         assert entry.cls is not None and entry.positions is not None
