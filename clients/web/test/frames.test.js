@@ -20,17 +20,7 @@ import {
   encodeMedia,
   encodeMessage,
 } from "../lib/index.js";
-import { fromHex, toHex } from "../testing/tagged.js";
-
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+import { concat, fromHex, toHex } from "../testing/tagged.js";
 
 function header(length, kind, flags = 0, channel = 0) {
   const bytes = new Uint8Array(8);

@@ -25,6 +25,7 @@ import {
   encodeMedia,
   encodeMessage,
 } from "../lib/index.js";
+import { concat } from "../testing/tagged.js";
 
 // The client's classes. The server's table (below) lists the same
 // aliases with the fields in another order, an extra field the client
@@ -52,16 +53,6 @@ function u64(n) {
   const body = new Uint8Array(8);
   new DataView(body.buffer).setBigUint64(0, BigInt(n));
   return body;
-}
-
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** What the scripted server writes: frames it encodes by hand. */

@@ -17,21 +17,12 @@ import {
 } from "../lib/index.js";
 import {
   assertTagged,
+  concat,
   fromHex,
   fromTagged,
   loadVectors,
   toHex,
 } from "../testing/tagged.js";
-
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function codeOf(name) {
   return typeof name === "string" ? CloseCode[name] : name;

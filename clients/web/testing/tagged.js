@@ -28,6 +28,17 @@ export function fromHex(hex) {
   return Uint8Array.from(Buffer.from(hex, "hex"));
 }
 
+/** Join byte arrays, as `dataToSend()` returns them, into one. */
+export function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 export function toHex(bytes) {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
 }
