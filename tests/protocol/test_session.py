@@ -574,3 +574,32 @@ def test_a_close_reason_that_is_not_utf8_is_ignored() -> None:
     link.down += encode_control(Opcode.CLOSE, struct.pack(">H", 4000) + b"\xff\xfe")
     link.settle(1.0)
     assert link.client_events[-1] == SessionEnded(4000, "", True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=300), st.booleans(), st.booleans())
+def test_random_bytes_only_ever_close_the_session(
+    data: bytes, after_hello: bool, as_message: bool
+) -> None:
+    hub, client, link = established()
+    server = hub.connect(0.0)
+    if after_hello:
+        server.receive_data(hello_frame(), 0.0)
+        server = hub.process(server, 0.0)
+    feed = server.receive_message if as_message else server.receive_data
+    feed(data, 0.0)  # must not raise, whatever the bytes
+    client.receive_data(data, 0.0)
+    ended = [e for e in drain(server) if isinstance(e, SessionEnded)]
+    sent = closes(server.data_to_send())
+    if server.state is SessionState.CLOSED:
+        # refused with one CLOSE, unless the bytes were the peer's own CLOSE
+        (end,) = ended
+        assert sent == ([] if end.remote else [(end.code, end.reason)])
+    else:
+        assert not ended and not sent
+
+    # and everyone else goes on
+    if link.server.state is SessionState.OPEN and client.state is SessionState.OPEN:
+        client.send(Text("still here"))
+        link.settle(1.0)
+        assert hub.received[link.server.key][-1] == Text("still here")
