@@ -408,6 +408,7 @@ class Decoder:
         limits: Limits | None = None,
     ) -> None:
         self.limits = limits = limits or Limits()
+        self._max_depth = limits.max_depth
         self._registry = registry
         self._references: dict[bytes, _Entry] = {}
         # Local fields that may hold containers, per class: the only ones
@@ -507,8 +508,7 @@ class Decoder:
             raise DecodeError("trait reference outside a typed object")
         # a value of n containers nests at most n deep: walk it only when
         # the count alone does not settle the question
-        containers = self._containers + self._objects_built
-        if containers > self.limits.max_depth:
+        if self._containers + self._objects_built > self._max_depth:
             self._check_nesting(value, 0)
         return value
 
@@ -546,9 +546,10 @@ class Decoder:
             and len(values) == entry.size
             and all(map(isinstance, values, entry.types))
         ):
-            for index in entry.no_bool:
-                if values[index].__class__ is bool:
-                    raise DecodeError(f"{entry.alias}: a field has the wrong type")
+            if entry.no_bool:
+                for index in entry.no_bool:
+                    if values[index].__class__ is bool:
+                        raise DecodeError(f"{entry.alias}: a field has the wrong type")
             return entry.make(values)
         return self._build_slowly(entry, values)
 
