@@ -154,28 +154,61 @@ def _runtime_types(hint: Any, registry: Registry) -> tuple[type, ...]:
     return (object,)
 
 
-def _constructor(cls: type[Any]) -> Callable[[list[Any]], Any]:
-    """A function that makes an instance of ``cls`` from its field values.
+# What a builder returns when the fast path does not apply.
+_REFUSED = object()
 
-    A frozen dataclass's ``__init__`` sets each field through
-    ``object.__setattr__``, looked up anew for every field; on the decoding
-    hot path, setting the slots directly takes half the time. A class with
-    a ``__post_init__`` keeps its ``__init__``, so that its checks run.
+
+def _builder(
+    cls: type[Any], types_: tuple[tuple[type, ...], ...]
+) -> Callable[[list[Any]], Any]:
+    """A function that turns a typed object's array (its trait entry, then
+    the field values) into an instance of ``cls``, or returns ``_REFUSED``
+    when the array does not fit, for the slow path to say why.
+
+    It is generated once per class, because this is the decoder's hot path.
+    The values come from the unpacker and the decoder's hooks, so their
+    types are exact: a check of ``__class__`` says all that ``isinstance``
+    would, without letting a boolean pass for an integer. A frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``,
+    looked up anew for every field; setting the slots directly takes half
+    the time. A class with a ``__post_init__`` keeps its ``__init__``, so
+    that its own checks run.
     """
-    if hasattr(cls, "__post_init__"):
-        return lambda values: cls(*values)
     names = [f.name for f in dataclasses.fields(cls)]
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    for index, name in enumerate(names):
-        namespace[f"_slot{index}"] = vars(cls)[name]
-    defaults = "".join(f", _set{i}=_slot{i}.__set__" for i in range(len(names)))
-    body = "".join(f"    _set{i}(obj, values[{i}])\n" for i in range(len(names)))
-    source = (
-        f"def make(values, _new=_new, _cls=_cls{defaults}):\n"
-        f"    obj = _new(_cls)\n{body}    return obj\n"
-    )
+    namespace: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": cls,
+        "_refused": _REFUSED,
+    }
+    params = ["values", "_new=_new", "_cls=_cls", "_refused=_refused"]
+    lines = [f"    if len(values) != {len(names) + 1}:", "        return _refused"]
+    variables = [f"v{i}" for i in range(len(names))]
+    lines.append(f"    _, {''.join(v + ', ' for v in variables)}= values")
+
+    # a check per field that does not take any value
+    for i, allowed in enumerate(types_):
+        if object in allowed:
+            continue
+        tests = []
+        for k, kind in enumerate(allowed):
+            namespace[f"_t{i}_{k}"] = kind
+            params.append(f"_t{i}_{k}=_t{i}_{k}")
+            tests.append(f"v{i}.__class__ is not _t{i}_{k}")
+        lines.append(f"    if {' and '.join(tests)}:")
+        lines.append("        return _refused")
+
+    if hasattr(cls, "__post_init__"):
+        lines.append(f"    return _cls({', '.join(variables)})")
+    else:
+        lines.append("    obj = _new(_cls)")
+        for i, name in enumerate(names):
+            namespace[f"_slot{i}"] = vars(cls)[name]
+            params.append(f"_set{i}=_slot{i}.__set__")
+            lines.append(f"    _set{i}(obj, v{i})")
+        lines.append("    return obj")
+    source = f"def build({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     exec(source, namespace)
-    return namespace["make"]  # type: ignore[no-any-return]
+    return namespace["build"]  # type: ignore[no-any-return]
 
 
 def _is_tuple(hint: Any) -> bool:
@@ -201,7 +234,7 @@ class Registry:
         self._next_id = FIRST_APPLICATION_TRAIT
         self._encoder: Encoder | None = None
         self._frozen_table: list[list[Any]] | None = None
-        self._constructors: dict[type[Any], Callable[[list[Any]], Any]] = {}
+        self._builders: dict[type[Any], Callable[[list[Any]], Any]] = {}
         if builtin:
             from .messages import BUILTIN_TRAITS
 
@@ -254,12 +287,14 @@ class Registry:
     def __iter__(self) -> typing.Iterator[Trait]:
         return iter(sorted(self._by_id.values(), key=operator.attrgetter("id")))
 
-    def constructor(self, cls: type[Any]) -> Callable[[list[Any]], Any]:
-        """A fast constructor of registered class ``cls`` from field values."""
-        make = self._constructors.get(cls)
-        if make is None:
-            make = self._constructors[cls] = _constructor(cls)
-        return make
+    def builder(
+        self, cls: type[Any], types_: tuple[tuple[type, ...], ...]
+    ) -> Callable[[list[Any]], Any]:
+        """The decoder's fast builder of registered class ``cls``."""
+        build = self._builders.get(cls)
+        if build is None:
+            build = self._builders[cls] = _builder(cls, types_)
+        return build
 
     def by_alias(self, alias: str) -> Trait | None:
         """The trait registered as ``alias``, if any."""
@@ -478,7 +513,9 @@ class Decoder:
                 _bool_refused(types_),
                 tuples,
                 # only entries that need no more than checks take the fast path
-                None if positions or tuples else self._registry.constructor(trait.cls),
+                None
+                if positions or tuples
+                else self._registry.builder(trait.cls, types_),
             )
         self._references[_pack_trait_id(trait_id)] = entry
 
@@ -539,18 +576,13 @@ class Decoder:
         if entry.__class__ is not _Entry:
             self._containers += 1
             return values
-        del values[0]
         self._objects_built += 1
-        if (
-            entry.make is not None
-            and len(values) == entry.size
-            and all(map(isinstance, values, entry.types))
-        ):
-            if entry.no_bool:
-                for index in entry.no_bool:
-                    if values[index].__class__ is bool:
-                        raise DecodeError(f"{entry.alias}: a field has the wrong type")
-            return entry.make(values)
+        build = entry.make
+        if build is not None:
+            obj = build(values)
+            if obj is not _REFUSED:
+                return obj
+        del values[0]
         return self._build_slowly(entry, values)
 
     def _build_slowly(self, entry: _Entry, values: list[Any]) -> Any:
@@ -570,7 +602,7 @@ class Decoder:
         for index in entry.tuples:
             if values[index] is not None:
                 values[index] = tuple(values[index])
-        return self._registry.constructor(entry.cls)(values)
+        return entry.cls(*values)
 
     def _build_mapped(self, entry: _Entry, values: list[Any]) -> Any:
         assert entry.cls is not None and entry.positions is not None
