@@ -448,7 +448,12 @@ bad_inputs = [
     ("invalid utf-8", encode_message(1, b"\xa2\xff\xfe"), True, CloseCode.INVALID_DATA),
     ("nesting too deep", encode_message(1, deep), True, CloseCode.LIMIT_EXCEEDED),
     ("sequence gap", encode_message(2, b"\xc0"), True, CloseCode.PROTOCOL_ERROR),
-    ("unknown opcode", encode_control(99), True, CloseCode.PROTOCOL_ERROR),  # type: ignore[arg-type]
+    (
+        "unknown opcode",
+        struct.pack(">IBBH", 4, 0, 0, 99),
+        True,
+        CloseCode.PROTOCOL_ERROR,
+    ),
     (
         "ack never sent",
         encode_control(Opcode.ACK, struct.pack(">Q", 5)),

@@ -206,37 +206,34 @@ class Session:
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Feed bytes read from a stream transport (TLS, WebTransport)."""
-        if not self._connected or self.state is SessionState.CLOSED:
-            return
-        self._now = self._last_received = now
-        try:
-            for frame in self._frames.feed(data):
-                self._handle_frame(frame)
-                if not self._connected:
-                    return
-            if self._frames.error is not None:
-                raise self._frames.error
-        except RemoteProtocolError as exc:
-            self._fail(exc)
-            return
-        self._queue_ack()
+        self._receive(data, now, whole=False)
 
     def receive_message(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Feed one message of a message transport (WebSocket), which must
         hold exactly one whole frame (section 2.6)."""
+        self._receive(data, now, whole=True)
+
+    def _receive(
+        self, data: bytes | bytearray | memoryview, now: float, *, whole: bool
+    ) -> None:
         if not self._connected or self.state is SessionState.CLOSED:
             return
         self._now = self._last_received = now
         try:
             frames = self._frames.feed(data)
-            if self._frames.error is not None:
-                raise self._frames.error
-            if len(frames) != 1 or self._frames.buffered:
+            if whole and (
+                len(frames) != 1 or self._frames.buffered or self._frames.error
+            ):
                 raise RemoteProtocolError(
                     "a message must hold exactly one frame",
                     CloseCode.TRUNCATED_FRAME,
                 )
-            self._handle_frame(frames[0])
+            for frame in frames:
+                self._handle_frame(frame)
+                if not self._connected:
+                    return
+            if self._frames.error is not None:
+                raise self._frames.error
         except RemoteProtocolError as exc:
             self._fail(exc)
             return
