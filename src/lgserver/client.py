@@ -1,0 +1,295 @@
+"""An asyncio client of lgserver over raw frames (ALPN ``lg/1``).
+
+:class:`Client` opens a session, calls methods and receives messages. When
+its connection drops it reconnects and resumes by itself, within the grace
+window the server announced, so its user sees no more than a delay; only
+when the session ends does :meth:`Client.receive` or :meth:`Client.call`
+raise :class:`SessionClosed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .protocol.codec import Registry
+from .protocol.errors import CloseCode
+from .protocol.events import (
+    ConnectionLost,
+    MessageReceived,
+    SessionEnded,
+    SessionEstablished,
+)
+from .protocol.messages import Call, CallError, Result
+from .protocol.session import ClientSession, SessionConfig, SessionState
+
+__all__ = ["Client", "RemoteCallError", "SessionClosed"]
+
+logger = logging.getLogger("lgserver.client")
+
+ALPN = "lg/1"
+
+
+class SessionClosed(Exception):
+    """The session ended; ``code`` and ``reason`` say why."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"session closed: {code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class RemoteCallError(Exception):
+    """The server answered a call with an error."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.client._data_received(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._connection_lost(self)
+
+
+class Client:
+    """A session with an lgserver, kept alive across dropped connections.
+
+    Args:
+        host: The server's address.
+        port: Its TLS port.
+        registry: The client's message classes.
+        build: The client's build, announced in HELLO.
+        auth: Credentials for HELLO.
+        ssl_context: The TLS settings; ALPN ``lg/1`` is set on it.
+        server_hostname: The name to check the certificate against.
+        config: Session settings (frame limit, handshake timeout).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        registry: Registry,
+        build: str,
+        auth: dict[str, Any] | None = None,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        config: SessionConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.session = ClientSession(registry, build=build, auth=auth, config=config)
+        ssl_context.set_alpn_protocols([ALPN])
+        self._ssl = ssl_context
+        self._server_hostname = server_hostname
+        self._clock = clock
+        self._connection: _Connection | None = None
+        self._ids = itertools.count(1)
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._inbox: asyncio.Queue[MessageReceived | SessionEnded] = asyncio.Queue()
+        self._timer: asyncio.TimerHandle | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._established: asyncio.Future[None] | None = None
+        self.ended: SessionEnded | None = None
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        """Open the session.
+
+        Raises:
+            SessionClosed: The server refused the HELLO.
+            OSError: The server cannot be reached.
+        """
+        self._established = asyncio.get_running_loop().create_future()
+        await self._open_connection()
+        await self._established
+
+    async def call(self, method: str, params: Any = None) -> Any:
+        """Call a method of the server and return its result.
+
+        Raises:
+            RemoteCallError: The server answered with an error.
+            SessionClosed: The session ended before the answer.
+        """
+        self._check_open()
+        call_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        try:
+            self.session.send(Call(call_id, method, params))
+            self._after()
+            return await future
+        finally:
+            self._calls.pop(call_id, None)
+
+    def send(self, value: Any, *, channel: int = 0, volatile: bool = False) -> int:
+        """Send a message; returns its sequence number (0 if volatile)."""
+        self._check_open()
+        seq = self.session.send(value, channel=channel, volatile=volatile)
+        self._after()
+        return seq
+
+    async def receive(self) -> MessageReceived:
+        """The next message from the server that is not an answer to a call.
+
+        Raises:
+            SessionClosed: The session has ended.
+        """
+        item = await self._inbox.get()
+        if isinstance(item, SessionEnded):
+            self._inbox.put_nowait(item)
+            raise SessionClosed(item.code, item.reason)
+        return item
+
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """End the session and close the connection."""
+        if self.session.state is not SessionState.CLOSED:
+            self.session.close(code, reason)
+            self._after()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        connection = self._connection
+        if connection is not None and connection.transport is not None:
+            connection.transport.close()
+
+    def drop_connection(self) -> None:
+        """Cut the connection abruptly, as a network failure would."""
+        connection = self._connection
+        if connection is not None and connection.transport is not None:
+            connection.transport.abort()
+
+    # -- the machinery
+
+    def _check_open(self) -> None:
+        if self.ended is not None:
+            raise SessionClosed(self.ended.code, self.ended.reason)
+
+    async def _open_connection(self) -> None:
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(
+            lambda: _Connection(self),
+            self.host,
+            self.port,
+            ssl=self._ssl,
+            server_hostname=self._server_hostname,
+        )
+        self._connection = connection
+        self.session.connection_made(self._clock())
+        self._after()
+
+    def _data_received(self, connection: _Connection, data: bytes) -> None:
+        if connection is self._connection:
+            self.session.receive_data(data, self._clock())
+            self._after()
+
+    def _connection_lost(self, connection: _Connection) -> None:
+        if connection is not self._connection:
+            return
+        self._connection = None
+        if self.session.connected:
+            self.session.connection_lost(self._clock())
+        self._after()
+
+    def _after(self) -> None:
+        connection = self._connection
+        data = self.session.data_to_send()
+        if data and connection is not None and connection.transport is not None:
+            connection.transport.write(data)
+        while (event := self.session.next_event()) is not None:
+            self._handle(event)
+        self._schedule()
+        if (
+            self._connection is None
+            and self.session.state in (SessionState.DETACHED, SessionState.IDLE)
+            and self.session.welcome is not None
+            and self._reconnecting is None
+        ):
+            self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, MessageReceived):
+            value = event.value
+            if isinstance(value, Result | CallError):
+                future = self._calls.get(value.id)
+                if future is not None and not future.done():
+                    if isinstance(value, Result):
+                        future.set_result(value.value)
+                    else:
+                        error = RemoteCallError(value.code, value.message, value.data)
+                        future.set_exception(error)
+                    return
+            self._inbox.put_nowait(event)
+        elif isinstance(event, SessionEstablished):
+            if self._established is not None and not self._established.done():
+                self._established.set_result(None)
+        elif isinstance(event, ConnectionLost):
+            if event.code is not None and self._connection is not None:
+                transport = self._connection.transport
+                self._connection = None
+                if transport is not None:
+                    transport.abort()
+        elif isinstance(event, SessionEnded):
+            self.ended = event
+            failure = SessionClosed(event.code, event.reason)
+            for future in self._calls.values():
+                if not future.done():
+                    future.set_exception(failure)
+            if self._established is not None and not self._established.done():
+                self._established.set_exception(failure)
+            self._inbox.put_nowait(event)
+            if self._connection is not None and self._connection.transport:
+                self._connection.transport.close()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.session.get_timer()
+        if deadline is not None:
+            delay = max(0.0, deadline - self._clock())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.session.handle_timer(self._clock())
+        self._after()
+
+    async def _reconnect(self) -> None:
+        # try again and again until a connection holds or the session ends
+        # (the session's own grace timer ends it)
+        delay = 0.05
+        try:
+            while self.session.state is not SessionState.CLOSED:
+                if self._connection is not None:
+                    return
+                try:
+                    await self._open_connection()
+                    self.reconnects += 1
+                    return
+                except OSError as exc:
+                    logger.debug("reconnect failed: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        finally:
+            self._reconnecting = None

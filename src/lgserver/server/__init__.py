@@ -1,0 +1,5 @@
+"""The server: the hub that ties connections, sessions and principals."""
+
+from .hub import Authenticator, CallContext, CallFailed, Hub, Link, Principal
+
+__all__ = ["Authenticator", "CallContext", "CallFailed", "Hub", "Link", "Principal"]

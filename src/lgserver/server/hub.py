@@ -1,0 +1,389 @@
+"""The hub: connections, sessions and principals, and the calls between them.
+
+Every transport hands its connections to the hub through the small
+:class:`Link` interface: a way to write bytes and to close. The hub gives
+each new connection a :class:`~lgserver.protocol.session.ServerSession`,
+answers its HELLO (through the configured authenticator) or its RESUME
+(by finding the session its token names, which then adopts the
+connection), keeps one timer per session for heartbeats and the grace
+window, dispatches calls to the registered methods, and forgets a session
+once it has ended.
+
+The hub knows nothing of sockets; the transports know nothing of sessions
+beyond feeding bytes to the one the hub gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..protocol.codec import Registry
+from ..protocol.errors import CloseCode, LocalProtocolError
+from ..protocol.events import (
+    ConnectionLost,
+    HelloReceived,
+    MessageReceived,
+    ResumeRequested,
+    SessionEnded,
+    SessionEvent,
+    SessionResumed,
+)
+from ..protocol.messages import Call, CallError, ErrorCode, Hello, Result
+from ..protocol.session import ServerSession, SessionConfig, SessionState, token_key
+
+__all__ = [
+    "Authenticator",
+    "CallContext",
+    "CallFailed",
+    "Hub",
+    "Link",
+    "Principal",
+]
+
+logger = logging.getLogger("lgserver.server")
+
+# Expired sessions remembered, so that a late RESUME hears SESSION_EXPIRED
+# rather than RESUME_REJECTED; the oldest are forgotten first.
+TOMBSTONES = 10_000
+
+
+class Link(Protocol):
+    """What the hub needs of a connection, whatever its transport."""
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the peer."""
+
+    def close(self) -> None:
+        """Flush what is queued and close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a session speaks for: an operator, an administrator or a
+    customer (``kind``), by ``name``."""
+
+    kind: str
+    name: str
+    display_name: str = ""
+
+
+#: Decides on a HELLO: a principal to accept it, or a close code and a
+#: reason to refuse it.
+Authenticator = Callable[[Hello], Awaitable["Principal | tuple[int, str]"]]
+
+
+class CallFailed(Exception):
+    """Raised by a method to answer its call with an error.
+
+    Args:
+        code: An :class:`~lgserver.protocol.messages.ErrorCode` or an
+            application code from 1000 on.
+        message: Words for people; nothing internal.
+    """
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a method knows of its caller."""
+
+    hub: Hub
+    session: ServerSession
+    principal: Principal
+
+
+Method = Callable[[CallContext, Any], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class _Entry:
+    """The hub's record of one session."""
+
+    session: ServerSession
+    principal: Principal | None = None
+    link: Link | None = None
+    timer: asyncio.TimerHandle | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class Hub:
+    """Sessions and their connections, for every transport.
+
+    Args:
+        registry: The server's message classes.
+        authenticate: Decides on each HELLO.
+        config: Session settings announced to every client.
+        clock: The monotonic clock; ``time.monotonic`` by default.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        authenticate: Authenticator,
+        config: SessionConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.config = config or SessionConfig()
+        self._authenticate = authenticate
+        self._clock = clock
+        self._entries: dict[ServerSession, _Entry] = {}
+        self._by_key: dict[bytes, ServerSession] = {}
+        self._expired: OrderedDict[bytes, None] = OrderedDict()
+        self._methods: dict[str, Method] = {}
+        self.on_session_ended: list[Callable[[ServerSession, SessionEnded], None]] = []
+
+    # -- what the application registers
+
+    def method(self, name: str) -> Callable[[Method], Method]:
+        """Decorator: register ``name`` as a method clients may call."""
+
+        def register(function: Method) -> Method:
+            self._methods[name] = function
+            return function
+
+        return register
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions are open or waiting in their grace window."""
+        return len(self._by_key)
+
+    @property
+    def detached(self) -> int:
+        """How many sessions wait in their grace window."""
+        return sum(1 for s in self._by_key.values() if not s.connected)
+
+    def principal(self, session: ServerSession) -> Principal | None:
+        """Who ``session`` speaks for, once accepted."""
+        entry = self._entries.get(session)
+        return entry.principal if entry else None
+
+    def send(self, session: ServerSession, value: Any, *, channel: int = 0) -> None:
+        """Send ``value`` to a session, now or, if detached, on its resume."""
+        session.send(value, channel=channel)
+        self._after(session)
+
+    def send_encoded(
+        self, sessions: list[ServerSession], payload: bytes, *, channel: int = 0
+    ) -> None:
+        """Send one encoded message to many sessions: encoded once."""
+        for session in sessions:
+            if session.state is not SessionState.CLOSED:
+                session.send_encoded(payload, channel=channel)
+                self._after(session)
+
+    def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
+        """End every session, telling the connected clients why."""
+        for session in list(self._entries):
+            session.close(code, reason)
+            self._after(session)
+
+    # -- what the transports call
+
+    def connection_made(self, link: Link) -> ServerSession:
+        """A transport accepted a connection: the session it feeds."""
+        session = ServerSession(self.registry, self.config, now=self._clock())
+        self._entries[session] = _Entry(session, link=link)
+        self._schedule(session)
+        return session
+
+    def data_received(self, session: ServerSession, data: bytes) -> ServerSession:
+        """Feed bytes of a stream transport; returns the session that now
+        owns the connection (another one after a resume)."""
+        session.receive_data(data, self._clock())
+        return self._after(session)
+
+    def message_received(self, session: ServerSession, data: bytes) -> ServerSession:
+        """Feed one message of a message transport; as :meth:`data_received`."""
+        session.receive_message(data, self._clock())
+        return self._after(session)
+
+    def connection_lost(self, session: ServerSession) -> None:
+        """The transport of ``session``'s connection ended."""
+        entry = self._entries.get(session)
+        if entry is None:
+            return
+        entry.link = None
+        session.connection_lost(self._clock())
+        self._after(session)
+
+    # -- the machinery
+
+    def _after(self, session: ServerSession) -> ServerSession:
+        """Flush, handle events and rearm the timer after any change."""
+        owner = session
+        entry = self._entries.get(session)
+        if entry is None:
+            return session
+        self._flush(entry)
+        while (event := session.next_event()) is not None:
+            adopted = self._handle(entry, event)
+            if adopted is not None:
+                owner = adopted
+        if session.state is SessionState.CLOSED:
+            self._flush(entry)
+            self._forget(entry)
+        else:
+            self._schedule(session)
+        return owner
+
+    def _flush(self, entry: _Entry) -> None:
+        data = entry.session.data_to_send()
+        if data and entry.link is not None:
+            entry.link.write(data)
+
+    def _handle(self, entry: _Entry, event: SessionEvent) -> ServerSession | None:
+        session = entry.session
+        if isinstance(event, MessageReceived):
+            if isinstance(event.value, Call):
+                self._start_call(entry, event.value)
+        elif isinstance(event, HelloReceived):
+            self._start(entry, self._accept(entry, event.hello))
+        elif isinstance(event, ResumeRequested):
+            return self._resume(entry, event.resume.token)
+        elif isinstance(event, ConnectionLost):
+            if entry.link is not None and event.code is not None:
+                entry.link.close()
+                entry.link = None
+            logger.info("session %s lost its connection", session.session_id)
+        elif isinstance(event, SessionResumed):
+            logger.info("session %s resumed", session.session_id)
+        elif isinstance(event, SessionEnded):
+            if session.session_id is not None:
+                logger.info(
+                    "session %s ended: %s %s",
+                    session.session_id,
+                    event.code,
+                    event.reason,
+                )
+            for callback in self.on_session_ended:
+                callback(session, event)
+        return None
+
+    async def _accept(self, entry: _Entry, hello: Hello) -> None:
+        session = entry.session
+        try:
+            verdict = await self._authenticate(hello)
+        except Exception:
+            logger.exception("authentication failed")
+            verdict = (CloseCode.INTERNAL_ERROR, "internal error")
+        if session.state is not SessionState.HANDSHAKE or not session.connected:
+            return
+        if isinstance(verdict, Principal):
+            session.accept(self._clock())
+            entry.principal = verdict
+            assert session.key not in self._by_key
+            self._by_key[session.key] = session
+            logger.info(
+                "session %s opened for %s %s",
+                session.session_id,
+                verdict.kind,
+                verdict.name,
+            )
+        else:
+            code, reason = verdict
+            session.reject(code, reason)
+        self._after(session)
+
+    def _resume(self, entry: _Entry, token: bytes) -> ServerSession | None:
+        pending = entry.session
+        key = token_key(token)
+        old = None if key is None else self._by_key.get(key)
+        if old is None:
+            if key in self._expired:
+                pending.reject(CloseCode.SESSION_EXPIRED, "session expired")
+            else:
+                pending.reject(CloseCode.RESUME_REJECTED, "resume token refused")
+            return None
+        accepted, farewell = old.take_over(pending, self._clock())
+        if not accepted:
+            return None
+        old_entry = self._entries[old]
+        if old_entry.link is not None:
+            if farewell:
+                old_entry.link.write(farewell)
+            old_entry.link.close()
+        old_entry.link = entry.link
+        entry.link = None
+        self._after(old)
+        return old
+
+    def _start(self, entry: _Entry, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        entry.tasks.add(task)
+        task.add_done_callback(entry.tasks.discard)
+
+    def _start_call(self, entry: _Entry, call: Call) -> None:
+        self._start(entry, self._run_call(entry, call))
+
+    async def _run_call(self, entry: _Entry, call: Call) -> None:
+        session = entry.session
+        method = self._methods.get(call.method)
+        answer: Result | CallError
+        if method is None or entry.principal is None:
+            answer = CallError(call.id, ErrorCode.NOT_FOUND, "no such method")
+        else:
+            context = CallContext(self, session, entry.principal)
+            try:
+                answer = Result(call.id, await method(context, call.params))
+            except CallFailed as failure:
+                answer = CallError(call.id, failure.code, failure.message, failure.data)
+            except Exception:
+                logger.exception("method %s failed", call.method)
+                answer = CallError(call.id, ErrorCode.INTERNAL, "internal error")
+        if session.state is SessionState.CLOSED:
+            return
+        try:
+            session.send(answer)
+        except LocalProtocolError:
+            session.send(CallError(call.id, ErrorCode.TOO_LARGE, "result too large"))
+        self._after(session)
+
+    def _schedule(self, session: ServerSession) -> None:
+        entry = self._entries[session]
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        deadline = session.get_timer()
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, deadline - self._clock())
+        entry.timer = loop.call_later(delay, self._on_timer, session)
+
+    def _on_timer(self, session: ServerSession) -> None:
+        entry = self._entries.get(session)
+        if entry is None:
+            return
+        entry.timer = None
+        session.handle_timer(self._clock())
+        self._after(session)
+
+    def _forget(self, entry: _Entry) -> None:
+        session = entry.session
+        if entry.timer is not None:
+            entry.timer.cancel()
+        for task in entry.tasks:
+            task.cancel()
+        if entry.link is not None:
+            entry.link.close()
+            entry.link = None
+        del self._entries[session]
+        if self._by_key.get(session.key) is session:
+            del self._by_key[session.key]
+            self._expired[session.key] = None
+            while len(self._expired) > TOMBSTONES:
+                self._expired.popitem(last=False)

@@ -1,0 +1,1 @@
+"""Asyncio adapters between sockets and the hub (``lgserver.server``)."""
