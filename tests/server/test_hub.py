@@ -1,0 +1,149 @@
+"""The hub with in-memory links: accepting and refusing, resuming onto a
+new connection, the grace window, fan-out and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from lgserver.protocol.codec import Registry
+from lgserver.protocol.errors import CloseCode
+from lgserver.protocol.events import MessageReceived, SessionEnded
+from lgserver.protocol.frames import FrameDecoder, FrameKind, Opcode
+from lgserver.protocol.messages import Event, Hello
+from lgserver.protocol.session import ClientSession, SessionConfig, SessionState
+from lgserver.server.hub import Hub, Principal
+
+registry = Registry()
+
+
+@dataclass
+class MemoryLink:
+    """A connection whose bytes go to a client session in the same test."""
+
+    client: ClientSession
+    written: bytearray = field(default_factory=bytearray)
+    closed: bool = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def deliver(self) -> None:
+        data = bytes(self.written)
+        self.written.clear()
+        if data:
+            self.client.receive_data(data, 0.0)
+
+
+def close_codes(data: bytes) -> list[int]:
+    return [
+        struct.unpack(">H", f.payload[:2])[0]
+        for f in FrameDecoder().feed(data)
+        if f.kind == FrameKind.CONTROL and f.channel == Opcode.CLOSE
+    ]
+
+
+async def accept_all(hello: Hello) -> Principal | tuple[int, str]:
+    if hello.auth == {"deny": True}:
+        return (CloseCode.AUTH_FAILED, "refused")
+    return Principal("customer", "v")
+
+
+async def open_session(hub: Hub, **auth: Any) -> tuple[ClientSession, MemoryLink]:
+    client = ClientSession(registry, build="test", auth=auth or None)
+    link = MemoryLink(client)
+    server = hub.connection_made(link)
+    client.connection_made(0.0)
+    hub.data_received(server, client.data_to_send())
+    await asyncio.sleep(0)  # the authenticator runs in a task
+    await asyncio.sleep(0)
+    link.deliver()
+    return client, link
+
+
+async def test_accepts_and_refuses() -> None:
+    hub = Hub(registry, accept_all)
+    client, _ = await open_session(hub)
+    assert client.state is SessionState.OPEN
+    assert hub.sessions == 1
+
+    refused, link = await open_session(hub, deny=True)
+    assert refused.state is SessionState.CLOSED
+    assert link.closed
+    assert hub.sessions == 1
+
+
+async def test_resume_moves_the_session_to_the_new_link() -> None:
+    hub = Hub(registry, accept_all)
+    client, old_link = await open_session(hub)
+    (session,) = hub._by_key.values()
+
+    # the client's connection dies; the server has not noticed yet
+    client.connection_lost(1.0)
+    hub.send(session, Event("while away"))
+    new_link = MemoryLink(client)
+    pending = hub.connection_made(new_link)
+    client.connection_made(2.0)
+    owner = hub.data_received(pending, client.data_to_send())
+
+    assert owner is session
+    assert old_link.closed
+    assert close_codes(bytes(old_link.written)) == [CloseCode.SESSION_REPLACED]
+    new_link.deliver()
+    events = []
+    while (event := client.next_event()) is not None:
+        events.append(event)
+    messages = [e.value for e in events if isinstance(e, MessageReceived)]
+    assert messages == [Event("while away")]
+    assert hub.sessions == 1
+
+
+async def test_a_late_resume_hears_the_session_expired() -> None:
+    hub = Hub(registry, accept_all, SessionConfig(grace=0.05))
+    ended: list[SessionEnded] = []
+    hub.on_session_ended.append(lambda session, event: ended.append(event))
+    client, _ = await open_session(hub)
+    (session,) = hub._by_key.values()
+    hub.connection_lost(session)
+    assert hub.detached == 1
+    await asyncio.sleep(0.2)
+    assert [e.code for e in ended] == [CloseCode.SESSION_EXPIRED]
+    assert hub.sessions == 0
+
+    client.connection_lost(0.0)
+    link = MemoryLink(client)
+    pending = hub.connection_made(link)
+    client.connection_made(0.1)
+    hub.data_received(pending, client.data_to_send())
+    assert close_codes(bytes(link.written)) == [CloseCode.SESSION_EXPIRED]
+    assert link.closed
+
+
+async def test_one_encoding_goes_to_every_session() -> None:
+    hub = Hub(registry, accept_all)
+    clients = [await open_session(hub) for _ in range(3)]
+    payload = registry.encoder.encode(Event("to all", [1, 2, 3]))
+    hub.send_encoded(list(hub._by_key.values()), payload)
+    for client, link in clients:
+        assert payload in bytes(link.written)
+        link.deliver()
+        received = [e for e in iter(client.next_event, None)]
+        assert any(
+            isinstance(e, MessageReceived) and e.value == Event("to all", [1, 2, 3])
+            for e in received
+        )
+
+
+async def test_shutdown_tells_every_client_to_go_away() -> None:
+    hub = Hub(registry, accept_all)
+    clients = [await open_session(hub) for _ in range(2)]
+    hub.close_all(CloseCode.GOING_AWAY, "restarting")
+    for _, link in clients:
+        assert close_codes(bytes(link.written)) == [CloseCode.GOING_AWAY]
+        assert link.closed
+    assert hub.sessions == 0
