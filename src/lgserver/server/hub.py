@@ -185,6 +185,12 @@ class Hub:
                 session.send_encoded(payload, channel=channel)
                 self._after(session)
 
+    def refuse(self, session: ServerSession, code: int, reason: str) -> None:
+        """End a session because its transport met bad input."""
+        if session.state is not SessionState.CLOSED:
+            session.close(code, reason)
+            self._after(session)
+
     def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """End every session, telling the connected clients why."""
         for session in list(self._entries):

@@ -1,0 +1,436 @@
+"""HTTP/1.1 on the TLS port (ALPN ``http/1.1``): the web clients' files,
+the health check, and the WebSocket upgrade that carries frames.
+
+:class:`HttpConnection` parses requests with h11. A request for ``/ws``
+that asks for a WebSocket is handed to wsproto; from then on each binary
+message holds exactly one frame (``docs/protocol.md`` section 2.6) and the
+connection feeds a session of the hub, like a raw-frame connection does.
+Every other request is answered by :class:`Site`: static files with their
+content type, an ETag and the security headers, or an error page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import mimetypes
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import h11
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError as WebSocketLocalError
+from wsproto.utilities import RemoteProtocolError as WebSocketProtocolError
+
+from ..protocol.errors import CloseCode
+from ..protocol.session import ServerSession
+from ..server.hub import Hub
+
+__all__ = ["HttpConnection", "Response", "Site"]
+
+logger = logging.getLogger("lgserver.transport")
+
+MAX_REQUEST_HEAD = 16 * 1024
+MAX_FILE_SIZE = 16 << 20
+# WebSocket close codes (RFC 6455 section 7.4.1).
+WS_POLICY = 1008
+WS_TOO_BIG = 1009
+WS_NORMAL = 1000
+
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A whole HTTP response."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class _File:
+    stamp: tuple[int, int]
+    body: bytes
+    etag: str
+    content_type: str
+
+
+@dataclass
+class Site:
+    """What the HTTP side serves.
+
+    Args:
+        mounts: URL prefixes and the folders they serve, longest first.
+        allowed_origins: Origins whose pages may open a WebSocket; empty
+            means only pages of this server.
+        frame_ancestors: The CSP ``frame-ancestors`` sources of the pages.
+    """
+
+    mounts: list[tuple[str, Path]] = field(default_factory=list)
+    allowed_origins: frozenset[str] = frozenset()
+    frame_ancestors: str = "'self'"
+    _cache: dict[Path, _File] = field(default_factory=dict)
+
+    def security_headers(self) -> list[tuple[str, str]]:
+        """Headers every response carries."""
+        policy = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data:; connect-src 'self' wss:; object-src 'none'; "
+            f"base-uri 'none'; frame-ancestors {self.frame_ancestors}"
+        )
+        return [
+            ("Content-Security-Policy", policy),
+            ("Strict-Transport-Security", "max-age=31536000"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ]
+
+    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        """Whether a page of ``origin`` may connect to this server."""
+        if origin is None:
+            return True  # not a browser: native clients send no Origin
+        if origin in self.allowed_origins:
+            return True
+        return host is not None and origin == f"https://{host}"
+
+    def respond(self, method: str, target: str, headers: dict[str, str]) -> Response:
+        """Answer a request that is not a WebSocket upgrade."""
+        if method not in ("GET", "HEAD"):
+            return self._error(405, "method not allowed", [("Allow", "GET, HEAD")])
+        path = unquote(urlsplit(target).path)
+        if path == "/healthz":
+            return Response(200, (("Content-Type", "text/plain"),), b"ok\n")
+        found = self._find(path)
+        if found is None:
+            return self._error(404, "not found")
+        file = self._load(found)
+        if file is None:
+            return self._error(404, "not found")
+        common = [
+            ("ETag", file.etag),
+            ("Cache-Control", "no-cache"),
+        ]
+        if headers.get("if-none-match") == file.etag:
+            return Response(304, tuple(common))
+        body = b"" if method == "HEAD" else file.body
+        return Response(
+            200,
+            (
+                ("Content-Type", file.content_type),
+                ("Content-Length", str(len(file.body))),
+                *common,
+            ),
+            body,
+        )
+
+    def _find(self, path: str) -> Path | None:
+        for prefix, folder in self.mounts:
+            if not path.startswith(prefix):
+                continue
+            rest = PurePosixPath(path[len(prefix) :].lstrip("/"))
+            if any(part in ("..", "") or part.startswith(".") for part in rest.parts):
+                return None
+            candidate = folder.joinpath(*rest.parts)
+            if candidate.is_dir():
+                candidate = candidate / "index.html"
+            try:
+                resolved = candidate.resolve(strict=True)
+            except OSError:
+                continue
+            if resolved.is_relative_to(folder.resolve()) and resolved.is_file():
+                return resolved
+        return None
+
+    def _load(self, path: Path) -> _File | None:
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        if status.st_size > MAX_FILE_SIZE:
+            return None
+        stamp = (status.st_mtime_ns, status.st_size)
+        cached = self._cache.get(path)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        body = path.read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        content_type = _TYPES.get(path.suffix) or (
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
+        file = _File(stamp, body, etag, content_type)
+        self._cache[path] = file
+        return file
+
+    def _error(
+        self, status: int, text: str, extra: Iterable[tuple[str, str]] = ()
+    ) -> Response:
+        body = f"{status} {text}\n".encode()
+        return Response(
+            status,
+            (("Content-Type", "text/plain; charset=utf-8"), *extra),
+            body,
+        )
+
+
+class _Stop(Exception):
+    """The connection is closing: stop reading requests."""
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """Cut a run of whole frames (as the hub writes them) into frames."""
+    frames = []
+    position = 0
+    while position < len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        end = position + 4 + length
+        frames.append(data[position:end])
+        position = end
+    return frames
+
+
+class HttpConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection, which may become a WebSocket.
+
+    Args:
+        hub: The hub whose sessions WebSocket connections feed.
+        site: What plain requests are answered with.
+    """
+
+    def __init__(self, hub: Hub, site: Site) -> None:
+        self._hub = hub
+        self._site = site
+        self._transport: asyncio.Transport | None = None
+        self._http = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD
+        )
+        self._ws: WSConnection | None = None
+        self._session: ServerSession | None = None
+        self._message = bytearray()
+        self._ws_close_code = WS_NORMAL
+        self._max_message = hub.config.max_frame_size + 4
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._ws is not None:
+            self._websocket_data(data)
+        else:
+            self._http_data(data)
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        session, self._session = self._session, None
+        if session is not None:
+            self._hub.connection_lost(session)
+
+    # -- HTTP
+
+    def _http_data(self, data: bytes) -> None:
+        self._http.receive_data(data)
+        try:
+            self._http_events()
+        except _Stop:
+            return
+
+    def _http_events(self) -> None:
+        while self._transport is not None and self._ws is None:
+            try:
+                event = self._http.next_event()
+            except h11.RemoteProtocolError:
+                self._send_response(Response(400, body=b"400 bad request\n"))
+                self._close()
+                return
+            if event is h11.NEED_DATA:
+                return
+            if event is h11.PAUSED:
+                # the request and its answer are complete: keep alive
+                self._next_cycle()
+                continue
+            if isinstance(event, h11.Request):
+                self._request(event)
+            elif isinstance(event, h11.ConnectionClosed):
+                self._close()
+                return
+
+    def _request(self, request: h11.Request) -> None:
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in request.headers
+        }
+        target = request.target.decode("latin-1")
+        method = request.method.decode("latin-1")
+        if headers.get("upgrade", "").lower() == "websocket":
+            self._upgrade(request, target, headers)
+            return
+        self._send_response(self._site.respond(method, target, headers))
+        if self._http.our_state is h11.MUST_CLOSE:
+            self._close()
+
+    def _send_response(self, response: Response) -> None:
+        headers = [*response.headers, *self._site.security_headers()]
+        if not any(name == "Content-Length" for name, _ in headers) and (
+            response.status >= 200 and response.status not in (204, 304)
+        ):
+            headers.append(("Content-Length", str(len(response.body))))
+        try:
+            out = self._http.send(
+                h11.Response(status_code=response.status, headers=headers)
+            )
+            if response.body:
+                out = (out or b"") + (
+                    self._http.send(h11.Data(data=response.body)) or b""
+                )
+            out = (out or b"") + (self._http.send(h11.EndOfMessage()) or b"")
+        except h11.LocalProtocolError:
+            self._close()
+            return
+        self._write(out)
+
+    def _next_cycle(self) -> None:
+        try:
+            self._http.start_next_cycle()
+        except h11.LocalProtocolError:
+            self._close()
+            raise _Stop from None
+
+    # -- WebSocket
+
+    def _upgrade(
+        self, request: h11.Request, target: str, headers: dict[str, str]
+    ) -> None:
+        path = urlsplit(target).path
+        if path != "/ws" or request.method != b"GET":
+            self._send_response(self._site._error(404, "not found"))
+            self._close()
+            return
+        if not self._site.origin_allowed(headers.get("origin"), headers.get("host")):
+            self._send_response(self._site._error(403, "origin not allowed"))
+            self._close()
+            return
+        ws = WSConnection(ConnectionType.SERVER)
+        ws.initiate_upgrade_connection(list(request.headers), request.target)
+        trailing, _ = self._http.trailing_data
+        self._ws = ws
+        self._websocket_events()
+        if trailing:
+            self._websocket_data(bytes(trailing))
+
+    def _websocket_data(self, data: bytes) -> None:
+        assert self._ws is not None
+        try:
+            self._ws.receive_data(data)
+        except WebSocketProtocolError:
+            self._close()
+            return
+        self._websocket_events()
+
+    def _websocket_events(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        try:
+            for event in ws.events():
+                if isinstance(event, Request):
+                    self._write(ws.send(AcceptConnection()))
+                    self._session = self._hub.connection_made(self)
+                elif isinstance(event, BytesMessage):
+                    self._message += event.data
+                    if len(self._message) > self._max_message:
+                        self._ws_close(WS_TOO_BIG, CloseCode.FRAME_TOO_LARGE)
+                        return
+                    if event.message_finished:
+                        message = bytes(self._message)
+                        self._message.clear()
+                        if self._session is not None:
+                            self._session = self._hub.message_received(
+                                self._session, message
+                            )
+                elif isinstance(event, TextMessage):
+                    self._ws_close(WS_POLICY, CloseCode.PROTOCOL_ERROR)
+                    return
+                elif isinstance(event, Ping):
+                    self._write(ws.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    if ws.state.name == "REMOTE_CLOSING":
+                        self._write(ws.send(event.response()))
+                    self._close()
+                    return
+                elif isinstance(event, RejectConnection):
+                    self._close()
+                    return
+        except WebSocketProtocolError:
+            self._close()
+
+    def _ws_close(self, ws_code: int, code: CloseCode) -> None:
+        # the session says why in its CLOSE frame, then the WebSocket closes
+        # with its own code for the same reason
+        self._ws_close_code = ws_code
+        session = self._session
+        if session is not None:
+            self._hub.refuse(session, code, "message refused")
+        self.close()
+
+    # -- the Link interface the hub writes through
+
+    def write(self, data: bytes) -> None:
+        """Send frames, one WebSocket message each."""
+        ws = self._ws
+        if ws is None or self._transport is None:
+            return
+        out = b"".join(
+            ws.send(BytesMessage(data=frame)) for frame in split_frames(data)
+        )
+        self._write(out)
+
+    def close(self) -> None:
+        """Close the WebSocket, then the connection."""
+        self._session = None
+        if self._ws is not None and self._transport is not None:
+            closing = CloseConnection(code=self._ws_close_code)
+            with contextlib.suppress(WebSocketProtocolError, WebSocketLocalError):
+                self._write(self._ws.send(closing))
+        self._close()
+
+    def _write(self, data: bytes) -> None:
+        if data and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+        session, self._session = self._session, None
+        if session is not None:
+            self._hub.connection_lost(session)

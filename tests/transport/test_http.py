@@ -1,0 +1,266 @@
+"""The HTTP side of the TLS port: files, headers, errors, and the WebSocket
+upgrade that carries frames, over real TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+
+from lgserver.client import Client
+from lgserver.protocol.codec import Registry
+from lgserver.protocol.errors import CloseCode
+from lgserver.protocol.events import MessageReceived, SessionEnded, SessionEstablished
+from lgserver.protocol.messages import Call, Hello, Result
+from lgserver.protocol.session import ClientSession, SessionConfig
+from lgserver.server.hub import CallContext, Hub, Principal
+from lgserver.transport.http import Site
+from lgserver.transport.listener import serve_tls
+
+from ..conftest import Certificate
+
+registry = Registry()
+
+
+async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+    return Principal("customer", "visitor")
+
+
+@dataclass
+class Server:
+    hub: Hub
+    port: int
+    certificate: Certificate
+
+    def context(self, alpn: list[str] | None = None) -> ssl.SSLContext:
+        context = self.certificate.client_context()
+        if alpn:
+            context.set_alpn_protocols(alpn)
+        return context
+
+
+@pytest.fixture
+async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Server]:
+    site_root = tmp_path / "site"
+    site_root.mkdir()
+    (site_root / "index.html").write_text("<!doctype html><p>hello</p>")
+    (site_root / "app.js").write_text("export const x = 1;\n")
+    (site_root / ".secret").write_text("hidden")
+    (tmp_path / "outside.txt").write_text("outside")
+
+    hub = Hub(registry, authenticate, SessionConfig(max_frame_size=64 * 1024))
+
+    @hub.method("echo")
+    async def echo(context: CallContext, params: Any) -> Any:
+        return params
+
+    site = Site(
+        mounts=[("/", site_root)],
+        allowed_origins=frozenset({"https://shop.example"}),
+    )
+    listener = await serve_tls(
+        hub, site, certificate.server_context([]), "127.0.0.1", 0
+    )
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield Server(hub, port, certificate)
+    finally:
+        hub.close_all()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def http(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send one raw request; the status, headers and body of the answer."""
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        server.port,
+        ssl=server.context(["http/1.1"]),
+        server_hostname="localhost",
+    )
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
+    writer.close()
+    return status, headers, body
+
+
+def get(path: str, *extra: str) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: localhost", *extra, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+async def test_health_and_files(server: Server) -> None:
+    status, _, body = await http(server, get("/healthz"))
+    assert (status, body) == (200, b"ok\n")
+
+    status, headers, body = await http(server, get("/app.js"))
+    assert status == 200
+    assert body == b"export const x = 1;\n"
+    assert headers["content-type"] == "text/javascript; charset=utf-8"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'self'" in headers["content-security-policy"]
+    assert headers["strict-transport-security"].startswith("max-age=")
+    assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+    status, _, _ = await http(
+        server, get("/app.js", f"If-None-Match: {headers['etag']}")
+    )
+    assert status == 304
+
+    status, headers, body = await http(server, get("/"))
+    assert status == 200 and b"hello" in body
+    assert headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (get("/../outside.txt"), 404),
+        (get("/%2e%2e/outside.txt"), 404),
+        (get("/.secret"), 404),
+        (get("/missing.js"), 404),
+        (b"POST /app.js HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405),
+        (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n" + b"X-Long: " + b"a" * 20_000 + b"\r\n\r\n", 400),
+    ],
+    ids=["dot-dot", "encoded dot-dot", "hidden", "missing", "post", "bad", "huge"],
+)
+async def test_bad_requests_get_clear_errors(
+    server: Server, request_bytes: bytes, status: int
+) -> None:
+    got, _, body = await http(server, request_bytes)
+    assert got == status
+    assert str(status).encode() in body or status == 400
+    status_ok, _, _ = await http(server, get("/healthz"))
+    assert status_ok == 200
+
+
+class WebSocketClient:
+    """A client session over a WebSocket, driven by hand."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.session = ClientSession(registry, build="test")
+        self.events: list[Any] = []
+
+    @classmethod
+    async def open(cls, server: Server, origin: str | None = None) -> WebSocketClient:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", server.port, ssl=server.context(), server_hostname="localhost"
+        )
+        client = cls(reader, writer)
+        extra = [("Origin", origin)] if origin else []
+        writer.write(
+            client.ws.send(Request(host="localhost", target="/ws", extra_headers=extra))
+        )
+        return client
+
+    async def pump(self, until: type, timeout: float = 5) -> Any:
+        async with asyncio.timeout(timeout):
+            while True:
+                for event in self.ws.events():
+                    self.events.append(event)
+                    if isinstance(event, BytesMessage):
+                        self.session.receive_message(event.data, 0.0)
+                        self.flush()
+                    if isinstance(event, until):
+                        return event
+                while (event := self.session.next_event()) is not None:
+                    self.events.append(event)
+                    if isinstance(event, until):
+                        return event
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("closed")
+                self.ws.receive_data(data)
+
+    def flush(self) -> None:
+        data = self.session.data_to_send()
+        position = 0
+        while position < len(data):
+            length = int.from_bytes(data[position : position + 4], "big")
+            frame = data[position : position + 4 + length]
+            self.writer.write(self.ws.send(BytesMessage(data=frame)))
+            position += 4 + length
+
+
+async def test_frames_over_a_websocket(server: Server) -> None:
+    client = await WebSocketClient.open(server)
+    await client.pump(AcceptConnection)
+    client.session.connection_made(0.0)
+    client.flush()
+    await client.pump(SessionEstablished)
+    client.session.send(Call(1, "echo", ["over", "websocket"]))
+    client.flush()
+    answer = await client.pump(MessageReceived)
+    assert answer.value == Result(1, ["over", "websocket"])
+    assert server.hub.sessions == 1
+
+
+async def test_an_origin_not_allowed_is_refused(server: Server) -> None:
+    client = await WebSocketClient.open(server, origin="https://evil.example")
+    refused = await client.pump(RejectConnection)
+    assert refused.status_code == 403
+    allowed = await WebSocketClient.open(server, origin="https://shop.example")
+    await allowed.pump(AcceptConnection)
+
+
+async def test_text_and_oversized_messages_end_the_session(server: Server) -> None:
+    client = await WebSocketClient.open(server)
+    await client.pump(AcceptConnection)
+    client.session.connection_made(0.0)
+    client.flush()
+    await client.pump(SessionEstablished)
+    client.writer.write(client.ws.send(TextMessage(data="hello")))
+    closed = await client.pump(CloseConnection)
+    assert closed.code == 1008
+
+    big = await WebSocketClient.open(server)
+    await big.pump(AcceptConnection)
+    big.session.connection_made(0.0)
+    big.flush()
+    await big.pump(SessionEstablished)
+    big.writer.write(big.ws.send(BytesMessage(data=b"\0" * 70_000)))
+    closed = await big.pump(CloseConnection)
+    assert closed.code == 1009
+
+
+async def test_a_native_client_shares_the_port(server: Server) -> None:
+    client = Client(
+        "127.0.0.1",
+        server.port,
+        registry=registry,
+        build="test",
+        ssl_context=server.context(),
+        server_hostname="localhost",
+    )
+    await client.connect()
+    assert await client.call("echo", 7) == 7
+    await client.close()
+    assert isinstance(client.ended, SessionEnded)
+    assert client.ended.code == CloseCode.NORMAL
