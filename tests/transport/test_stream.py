@@ -17,7 +17,7 @@ from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.frames import FrameDecoder, FrameKind, Opcode
 from lgserver.protocol.messages import Event, Hello
 from lgserver.protocol.session import SessionConfig
-from lgserver.server.hub import CallContext, CallFailed, Hub, Principal
+from lgserver.server.hub import CallContext, CallFailed, Hub, HubLimits, Principal
 from lgserver.transport.stream import StreamConnection
 
 from ..conftest import Certificate
@@ -61,7 +61,14 @@ class Server:
 
 @pytest.fixture
 async def server(certificate: Certificate) -> AsyncIterator[Server]:
-    hub = Hub(registry, authenticate, SessionConfig(grace=1.0, heartbeat=0.5))
+    hub = Hub(
+        registry,
+        authenticate,
+        SessionConfig(grace=1.0, heartbeat=0.5),
+        limits=HubLimits(
+            max_connections_per_address=20, messages_per_second=500, burst=400
+        ),
+    )
     appended: list[Any] = []
 
     @hub.method("echo")
@@ -217,3 +224,33 @@ async def test_events_reach_the_client(server: Server) -> None:
     message = await asyncio.wait_for(client.receive(), 5)
     assert message.value == Event("hello", {"to": "you"})
     await client.close()
+
+
+async def test_a_flood_is_cut_at_the_rate_limit(server: Server) -> None:
+    flooder = server.client()
+    await flooder.connect()
+    calm = server.client()
+    await calm.connect()
+    for number in range(1000):
+        flooder.send(Note(number))
+    with pytest.raises(SessionClosed) as closed:
+        await asyncio.wait_for(flooder.receive(), 5)
+    assert closed.value.code == CloseCode.RATE_LIMITED
+    assert await calm.call("echo", "calm") == "calm"
+    await calm.close()
+
+
+async def test_connections_per_address_are_limited(server: Server) -> None:
+    clients = [server.client() for _ in range(20)]
+    for client in clients:
+        await client.connect()
+    extra = server.client()
+    with pytest.raises(SessionClosed) as refused:
+        await extra.connect()
+    assert refused.value.code == CloseCode.TOO_MANY_CONNECTIONS
+    await clients[0].close()
+    await asyncio.sleep(0.05)
+    again = server.client()
+    await again.connect()
+    assert await again.call("echo", 1) == 1
+    assert server.hub.connections == 20

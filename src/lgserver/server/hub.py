@@ -42,6 +42,7 @@ __all__ = [
     "CallContext",
     "CallFailed",
     "Hub",
+    "HubLimits",
     "Link",
     "Principal",
 ]
@@ -61,6 +62,24 @@ class Link(Protocol):
 
     def close(self) -> None:
         """Flush what is queued and close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubLimits:
+    """Limits on what clients may take; each has a safe default.
+
+    Args:
+        max_connections: Connections at once, over every transport.
+        max_connections_per_address: Connections at once from one address.
+        messages_per_second: The steady rate of messages a session may
+            send (a token bucket).
+        burst: How many messages above that rate it may send at once.
+    """
+
+    max_connections: int = 10_000
+    max_connections_per_address: int = 100
+    messages_per_second: float = 50.0
+    burst: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +132,11 @@ class _Entry:
     session: ServerSession
     principal: Principal | None = None
     link: Link | None = None
+    address: str | None = None
     timer: asyncio.TimerHandle | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    tokens: float = 0.0
+    refilled_at: float = 0.0
 
 
 class Hub:
@@ -133,10 +155,14 @@ class Hub:
         authenticate: Authenticator,
         config: SessionConfig | None = None,
         *,
+        limits: HubLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.config = config or SessionConfig()
+        self.limits = limits or HubLimits()
+        self.connections = 0
+        self._per_address: dict[str, int] = {}
         self._authenticate = authenticate
         self._clock = clock
         self._entries: dict[ServerSession, _Entry] = {}
@@ -199,10 +225,23 @@ class Hub:
 
     # -- what the transports call
 
-    def connection_made(self, link: Link) -> ServerSession:
-        """A transport accepted a connection: the session it feeds."""
-        session = ServerSession(self.registry, self.config, now=self._clock())
-        self._entries[session] = _Entry(session, link=link)
+    def connection_made(self, link: Link, address: str | None = None) -> ServerSession:
+        """A transport accepted a connection from ``address``: the session
+        it feeds. Over a connection limit, that session refuses at once."""
+        now = self._clock()
+        session = ServerSession(self.registry, self.config, now=now)
+        entry = _Entry(session, link=link, address=address, refilled_at=now)
+        entry.tokens = self.limits.burst
+        self._entries[session] = entry
+        self._count(address, +1)
+        limits = self.limits
+        if self.connections > limits.max_connections or (
+            address is not None
+            and self._per_address[address] > limits.max_connections_per_address
+        ):
+            session.reject(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
+            self._after(session)
+            return session
         self._schedule(session)
         return session
 
@@ -222,7 +261,7 @@ class Hub:
         entry = self._entries.get(session)
         if entry is None:
             return
-        entry.link = None
+        self._release(entry, close=False)
         session.connection_lost(self._clock())
         self._after(session)
 
@@ -254,16 +293,17 @@ class Hub:
     def _handle(self, entry: _Entry, event: SessionEvent) -> ServerSession | None:
         session = entry.session
         if isinstance(event, MessageReceived):
-            if isinstance(event.value, Call):
+            if not self._take_token(entry):
+                session.close(CloseCode.RATE_LIMITED, "too many messages")
+            elif isinstance(event.value, Call):
                 self._start_call(entry, event.value)
         elif isinstance(event, HelloReceived):
             self._start(entry, self._accept(entry, event.hello))
         elif isinstance(event, ResumeRequested):
             return self._resume(entry, event.resume.token)
         elif isinstance(event, ConnectionLost):
-            if entry.link is not None and event.code is not None:
-                entry.link.close()
-                entry.link = None
+            if event.code is not None:
+                self._release(entry, close=True)
             logger.info("session %s lost its connection", session.session_id)
         elif isinstance(event, SessionResumed):
             logger.info("session %s resumed", session.session_id)
@@ -318,12 +358,11 @@ class Hub:
         if not accepted:
             return None
         old_entry = self._entries[old]
-        if old_entry.link is not None:
-            if farewell:
-                old_entry.link.write(farewell)
-            old_entry.link.close()
-        old_entry.link = entry.link
-        entry.link = None
+        if old_entry.link is not None and farewell:
+            old_entry.link.write(farewell)
+        self._release(old_entry, close=True)
+        old_entry.link, old_entry.address = entry.link, entry.address
+        entry.link = entry.address = None
         self._after(old)
         return old
 
@@ -378,15 +417,45 @@ class Hub:
         session.handle_timer(self._clock())
         self._after(session)
 
+    def _count(self, address: str | None, change: int) -> None:
+        self.connections += change
+        if address is not None:
+            count = self._per_address.get(address, 0) + change
+            if count:
+                self._per_address[address] = count
+            else:
+                del self._per_address[address]
+
+    def _release(self, entry: _Entry, *, close: bool) -> None:
+        """Let go of the entry's connection, closing it if asked."""
+        link, entry.link = entry.link, None
+        if link is None:
+            return
+        self._count(entry.address, -1)
+        entry.address = None
+        if close:
+            link.close()
+
+    def _take_token(self, entry: _Entry) -> bool:
+        limits = self.limits
+        now = self._clock()
+        elapsed = now - entry.refilled_at
+        entry.refilled_at = now
+        entry.tokens = min(
+            float(limits.burst), entry.tokens + elapsed * limits.messages_per_second
+        )
+        if entry.tokens < 1.0:
+            return False
+        entry.tokens -= 1.0
+        return True
+
     def _forget(self, entry: _Entry) -> None:
         session = entry.session
         if entry.timer is not None:
             entry.timer.cancel()
         for task in entry.tasks:
             task.cancel()
-        if entry.link is not None:
-            entry.link.close()
-            entry.link = None
+        self._release(entry, close=True)
         del self._entries[session]
         if self._by_key.get(session.key) is session:
             del self._by_key[session.key]

@@ -364,7 +364,7 @@ class HttpConnection(asyncio.Protocol):
             for event in ws.events():
                 if isinstance(event, Request):
                     self._write(ws.send(AcceptConnection()))
-                    self._session = self._hub.connection_made(self)
+                    self._session = self._hub.connection_made(self, self._address())
                 elif isinstance(event, BytesMessage):
                     self._message += event.data
                     if len(self._message) > self._max_message:
@@ -422,6 +422,12 @@ class HttpConnection(asyncio.Protocol):
             with contextlib.suppress(WebSocketProtocolError, WebSocketLocalError):
                 self._write(self._ws.send(closing))
         self._close()
+
+    def _address(self) -> str | None:
+        if self._transport is None:
+            return None
+        peer = self._transport.get_extra_info("peername")
+        return str(peer[0]) if peer else None
 
     def _write(self, data: bytes) -> None:
         if data and self._transport is not None and not self._transport.is_closing():

@@ -33,7 +33,9 @@ class StreamConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self._session = self._hub.connection_made(self)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else None
+        self._session = self._hub.connection_made(self, address)
 
     def data_received(self, data: bytes) -> None:
         if self._session is not None:
