@@ -45,6 +45,7 @@ class Server:
     hub: Hub
     port: int
     certificate: Certificate
+    site: Site
 
     def context(self, alpn: list[str] | None = None) -> ssl.SSLContext:
         context = self.certificate.client_context()
@@ -71,13 +72,14 @@ async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Serv
     site = Site(
         mounts=[("/", site_root)],
         allowed_origins=frozenset({"https://shop.example"}),
+        metrics=hub.metrics.render,
     )
     listener = await serve_tls(
         hub, site, certificate.server_context([]), "127.0.0.1", 0
     )
     port = listener.sockets[0].getsockname()[1]
     try:
-        yield Server(hub, port, certificate)
+        yield Server(hub, port, certificate, site)
     finally:
         hub.close_all()
         listener.close()
@@ -264,3 +266,28 @@ async def test_a_native_client_shares_the_port(server: Server) -> None:
     await client.close()
     assert isinstance(client.ended, SessionEnded)
     assert client.ended.code == CloseCode.NORMAL
+
+
+async def test_metrics_for_the_local_network_only(server: Server) -> None:
+    native = Client(
+        "127.0.0.1",
+        server.port,
+        registry=registry,
+        build="test",
+        ssl_context=server.context(),
+        server_hostname="localhost",
+    )
+    await native.connect()
+    assert await native.call("echo", "x") == "x"
+    status, headers, body = await http(server, get("/metrics"))
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    assert 'lgserver_connections{transport="lg/1"} 1.0' in text
+    assert 'lgserver_sessions{state="connected"} 1.0' in text
+    assert "lgserver_received_frames_total" in text
+    await native.close()
+
+    server.site.metrics_networks = ()
+    status, _, _ = await http(server, get("/metrics"))
+    assert status == 404

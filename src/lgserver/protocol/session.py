@@ -192,6 +192,10 @@ class Session:
         self._grace_deadline: float | None = None
         self._ping_nonce = 0
 
+        #: Frames received and sent over the session's life, for metrics.
+        self.frames_received = 0
+        self.frames_sent = 0
+
     # -- the adapter's side
 
     @property
@@ -221,6 +225,7 @@ class Session:
         self._now = self._last_received = now
         try:
             frames = self._frames.feed(data)
+            self.frames_received += len(frames)
             if whole and (
                 len(frames) != 1 or self._frames.buffered or self._frames.error
             ):
@@ -434,6 +439,7 @@ class Session:
     def _write(self, frame: bytes) -> None:
         self._out.append(frame)
         self._last_sent = self._now
+        self.frames_sent += 1
 
     def _queue_ack(self) -> None:
         if self._ack_target > self._acked and self.state is SessionState.OPEN:

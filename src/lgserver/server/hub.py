@@ -36,6 +36,7 @@ from ..protocol.events import (
 )
 from ..protocol.messages import Call, CallError, ErrorCode, Hello, Result
 from ..protocol.session import ServerSession, SessionConfig, SessionState, token_key
+from .metrics import Metrics
 
 __all__ = [
     "Authenticator",
@@ -137,6 +138,9 @@ class _Entry:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     tokens: float = 0.0
     refilled_at: float = 0.0
+    transport: str = ""
+    frames_received: int = 0
+    frames_sent: int = 0
 
 
 class Hub:
@@ -156,6 +160,7 @@ class Hub:
         config: SessionConfig | None = None,
         *,
         limits: HubLimits | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
@@ -163,6 +168,10 @@ class Hub:
         self.limits = limits or HubLimits()
         self.connections = 0
         self._per_address: dict[str, int] = {}
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_sessions(
+            lambda: self.sessions - self.detached, lambda: self.detached
+        )
         self._authenticate = authenticate
         self._clock = clock
         self._entries: dict[ServerSession, _Entry] = {}
@@ -225,15 +234,20 @@ class Hub:
 
     # -- what the transports call
 
-    def connection_made(self, link: Link, address: str | None = None) -> ServerSession:
+    def connection_made(
+        self, link: Link, address: str | None = None, transport: str = "lg/1"
+    ) -> ServerSession:
         """A transport accepted a connection from ``address``: the session
-        it feeds. Over a connection limit, that session refuses at once."""
+        it feeds. Over a connection limit, that session refuses at once.
+        ``transport`` names the transport in the metrics."""
         now = self._clock()
         session = ServerSession(self.registry, self.config, now=now)
         entry = _Entry(session, link=link, address=address, refilled_at=now)
         entry.tokens = self.limits.burst
+        entry.transport = transport
         self._entries[session] = entry
         self._count(address, +1)
+        self.metrics.connections.labels(transport).inc()
         limits = self.limits
         if self.connections > limits.max_connections or (
             address is not None
@@ -248,11 +262,13 @@ class Hub:
     def data_received(self, session: ServerSession, data: bytes) -> ServerSession:
         """Feed bytes of a stream transport; returns the session that now
         owns the connection (another one after a resume)."""
+        self.metrics.bytes_received.inc(len(data))
         session.receive_data(data, self._clock())
         return self._after(session)
 
     def message_received(self, session: ServerSession, data: bytes) -> ServerSession:
         """Feed one message of a message transport; as :meth:`data_received`."""
+        self.metrics.bytes_received.inc(len(data))
         session.receive_message(data, self._clock())
         return self._after(session)
 
@@ -286,9 +302,19 @@ class Hub:
         return owner
 
     def _flush(self, entry: _Entry) -> None:
-        data = entry.session.data_to_send()
+        session = entry.session
+        data = session.data_to_send()
         if data and entry.link is not None:
             entry.link.write(data)
+            self.metrics.bytes_sent.inc(len(data))
+        if session.frames_received != entry.frames_received:
+            self.metrics.frames_received.inc(
+                session.frames_received - entry.frames_received
+            )
+            entry.frames_received = session.frames_received
+        if session.frames_sent != entry.frames_sent:
+            self.metrics.frames_sent.inc(session.frames_sent - entry.frames_sent)
+            entry.frames_sent = session.frames_sent
 
     def _handle(self, entry: _Entry, event: SessionEvent) -> ServerSession | None:
         session = entry.session
@@ -306,6 +332,7 @@ class Hub:
                 self._release(entry, close=True)
             logger.info("session %s lost its connection", session.session_id)
         elif isinstance(event, SessionResumed):
+            self.metrics.resumes.inc()
             logger.info("session %s resumed", session.session_id)
         elif isinstance(event, SessionEnded):
             if session.session_id is not None:
@@ -315,6 +342,7 @@ class Hub:
                     event.code,
                     event.reason,
                 )
+                self.metrics.closes.labels(str(int(event.code))).inc()
             for callback in self.on_session_ended:
                 callback(session, event)
         return None
@@ -362,6 +390,7 @@ class Hub:
             old_entry.link.write(farewell)
         self._release(old_entry, close=True)
         old_entry.link, old_entry.address = entry.link, entry.address
+        old_entry.transport = entry.transport
         entry.link = entry.address = None
         self._after(old)
         return old
@@ -432,6 +461,7 @@ class Hub:
         if link is None:
             return
         self._count(entry.address, -1)
+        self.metrics.connections.labels(entry.transport).dec()
         entry.address = None
         if close:
             link.close()

@@ -17,8 +17,9 @@ import hashlib
 import logging
 import mimetypes
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -92,11 +93,18 @@ class Site:
         allowed_origins: Origins whose pages may open a WebSocket; empty
             means only pages of this server.
         frame_ancestors: The CSP ``frame-ancestors`` sources of the pages.
+        metrics: Renders ``/metrics``; None serves no metrics.
+        metrics_networks: The addresses that may read ``/metrics``.
     """
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
     allowed_origins: frozenset[str] = frozenset()
     frame_ancestors: str = "'self'"
+    metrics: Callable[[], bytes] | None = None
+    metrics_networks: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+    )
     _cache: dict[Path, _File] = field(default_factory=dict)
 
     def security_headers(self) -> list[tuple[str, str]]:
@@ -121,13 +129,22 @@ class Site:
             return True
         return host is not None and origin == f"https://{host}"
 
-    def respond(self, method: str, target: str, headers: dict[str, str]) -> Response:
-        """Answer a request that is not a WebSocket upgrade."""
+    def respond(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        address: str | None = None,
+    ) -> Response:
+        """Answer a request from ``address`` that is not a WebSocket upgrade."""
         if method not in ("GET", "HEAD"):
             return self._error(405, "method not allowed", [("Allow", "GET, HEAD")])
         path = unquote(urlsplit(target).path)
         if path == "/healthz":
             return Response(200, (("Content-Type", "text/plain"),), b"ok\n")
+        if path == "/metrics" and self.metrics and self._may_read_metrics(address):
+            content_type = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(200, (("Content-Type", content_type),), self.metrics())
         found = self._find(path)
         if found is None:
             return self._error(404, "not found")
@@ -150,6 +167,15 @@ class Site:
             ),
             body,
         )
+
+    def _may_read_metrics(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        try:
+            ip = ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.metrics_networks)
 
     def _find(self, path: str) -> Path | None:
         for prefix, folder in self.mounts:
@@ -295,7 +321,8 @@ class HttpConnection(asyncio.Protocol):
         if headers.get("upgrade", "").lower() == "websocket":
             self._upgrade(request, target, headers)
             return
-        self._send_response(self._site.respond(method, target, headers))
+        response = self._site.respond(method, target, headers, self._address())
+        self._send_response(response)
         if self._http.our_state is h11.MUST_CLOSE:
             self._close()
 
@@ -364,7 +391,9 @@ class HttpConnection(asyncio.Protocol):
             for event in ws.events():
                 if isinstance(event, Request):
                     self._write(ws.send(AcceptConnection()))
-                    self._session = self._hub.connection_made(self, self._address())
+                    self._session = self._hub.connection_made(
+                        self, self._address(), "websocket"
+                    )
                 elif isinstance(event, BytesMessage):
                     self._message += event.data
                     if len(self._message) > self._max_message:
