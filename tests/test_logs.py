@@ -5,10 +5,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
 from lgserver.logs import ConnectionAdapter, configure
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    logger = logging.getLogger("lgserver")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 def test_json_lines_carry_the_extra_fields() -> None:
