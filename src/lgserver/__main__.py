@@ -1,20 +1,26 @@
-"""The ``lgserver`` command."""
+"""The ``lgserver`` command: ``python -m lgserver`` and the console script."""
 
 from __future__ import annotations
 
 import sys
 
-from . import __version__
-from .protocol.messages import PROTOCOL_VERSION
+from .cli import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Report the version of lgserver and of the protocol it speaks."""
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] not in ("--version", "version"):
-        sys.stderr.write(f"lgserver: unknown command {args[0]!r}\n")
-        return 2
-    sys.stdout.write(f"lgserver {__version__}, protocol version {PROTOCOL_VERSION}\n")
+    """Run the ``lgserver`` command line and return its exit status.
+
+    Args:
+        argv: The arguments after the program name; the process's own by
+            default.
+    """
+    try:
+        cli.main(args=argv, prog_name="lgserver")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        sys.stderr.write(f"{exc.code}\n")
+        return 1
     return 0
 
 
