@@ -874,3 +874,27 @@ def test_post_init_checks_run_on_decoded_objects() -> None:
     with pytest.raises(DecodeError):
         decoder_.decode(bytes.fromhex("92d40110ff"))
     assert decoder_.decode(bytes.fromhex("92d4011007")) == Positive(7)
+
+
+def test_decoders_share_their_unpacker_and_tables_yet_decode_apart() -> None:
+    registry = Registry()
+
+    @registry.register("test.Pair")
+    @dataclass(frozen=True, slots=True)
+    class Pair:
+        left: int
+        right: int
+
+    same_a = registry.decoder([["test.Pair", ["left", "right"]]])
+    same_b = registry.decoder([["test.Pair", ["left", "right"]]])
+    swapped = registry.decoder([["test.Pair", ["right", "left"]]])
+    assert same_a._references is same_b._references
+    assert same_a._engine is swapped._engine
+
+    data = bytes.fromhex("93d401100102")
+    for _ in range(3):  # interleaved: each decode uses its own table
+        assert same_a.decode(data) == Pair(1, 2)
+        assert swapped.decode(data) == Pair(2, 1)
+    with pytest.raises(DecodeError):
+        swapped.decode(b"\x93\xd4\x01\x10\x01")  # truncated
+    assert same_b.decode(data) == Pair(1, 2)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import operator
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
@@ -52,6 +53,8 @@ FIRST_APPLICATION_TRAIT = 16
 # The MessagePack extension type of a trait reference (section 3.3).
 TRAIT_REFERENCE = 1
 MAX_TRAITS = 4096
+# Distinct peer trait tables whose decoding is kept; one build declares one.
+MAX_TABLES = 64
 MAX_FIELDS = 64
 MAX_NAME_LENGTH = 128
 
@@ -235,6 +238,10 @@ class Registry:
         self._encoder: Encoder | None = None
         self._frozen_table: list[list[Any]] | None = None
         self._builders: dict[type[Any], Callable[[list[Any]], Any]] = {}
+        self._tables: dict[
+            tuple[tuple[str, tuple[str, ...]], ...], dict[bytes, _Entry]
+        ] = {}
+        self._nested: dict[type[Any], tuple[str, ...]] = {}
         if builtin:
             from .messages import BUILTIN_TRAITS
 
@@ -283,9 +290,73 @@ class Registry:
         self._by_alias[alias] = trait
         self._encoder = None
         self._frozen_table = None
+        self._tables.clear()
 
     def __iter__(self) -> typing.Iterator[Trait]:
         return iter(sorted(self._by_id.values(), key=operator.attrgetter("id")))
+
+    def references(
+        self, table: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> dict[bytes, _Entry]:
+        """How a decoder reads trait references of a peer that declared
+        ``table`` (checked already): the protocol's own traits and the
+        table's, by their encoded reference. Made once per table."""
+        references = self._tables.get(table)
+        if references is None:
+            references = {}
+            for trait in self:
+                if trait.id < FIRST_APPLICATION_TRAIT:
+                    references[_pack_trait_id(trait.id)] = self._entry(
+                        trait.alias, trait.fields
+                    )
+            for index, (alias, fields) in enumerate(table):
+                reference = _pack_trait_id(FIRST_APPLICATION_TRAIT + index)
+                references[reference] = self._entry(alias, fields)
+            # a bounded cache: a hostile peer may declare tables at will
+            if len(self._tables) >= MAX_TABLES:
+                self._tables.pop(next(iter(self._tables)))
+            self._tables[table] = references
+        return references
+
+    def nested(self, cls: type[Any]) -> tuple[str, ...]:
+        """The fields of registered class ``cls`` that may hold containers,
+        the only ones the decoder's depth check must visit."""
+        found = self._nested.get(cls)
+        if found is None:
+            trait = self._by_class[cls]
+            hints = typing.get_type_hints(cls)
+            found = self._nested[cls] = tuple(
+                name
+                for name in trait.fields
+                if not set(_runtime_types(hints[name], self)) <= _SCALARS
+            )
+        return found
+
+    def _entry(self, alias: str, fields: tuple[str, ...]) -> _Entry:
+        trait = self._by_alias.get(alias)
+        if trait is None:
+            return _Entry(alias, len(fields), None, (), None, fields)
+        hints = typing.get_type_hints(trait.cls)
+        types_ = tuple(_runtime_types(hints[n], self) for n in trait.fields)
+        positions: tuple[int, ...] | None = None
+        if fields != trait.fields:
+            index = {name: i for i, name in enumerate(fields)}
+            positions = tuple(index.get(name, -1) for name in trait.fields)
+        tuples = tuple(
+            i for i, name in enumerate(trait.fields) if _is_tuple(hints[name])
+        )
+        return _Entry(
+            alias,
+            len(fields),
+            trait.cls,
+            tuple(t[0] if len(t) == 1 else t for t in types_),
+            positions,
+            fields,
+            _bool_refused(types_),
+            tuples,
+            # only entries that need no more than checks take the fast path
+            None if positions or tuples else self.builder(trait.cls, types_),
+        )
 
     def builder(
         self, cls: type[Any], types_: tuple[tuple[type, ...], ...]
@@ -423,8 +494,95 @@ def _bool_refused(types: tuple[tuple[type, ...], ...]) -> tuple[int, ...]:
     )
 
 
+class _Engine:
+    """An unpacker and the state its hooks share.
+
+    An unpacker costs about 40 KiB, so decoders do not each own one: every
+    decoder of one thread with the same limits shares an engine, and hands
+    it its trait references at the start of each decode. Decoding is never
+    reentrant, so one engine serves them all in turn.
+    """
+
+    __slots__ = ("built", "containers", "options", "references", "seen", "unpacker")
+
+    def __init__(self, limits: Limits) -> None:
+        self.references: dict[bytes, _Entry] = {}
+        self.seen = self.built = self.containers = 0
+        self.options: dict[str, Any] = {
+            "ext_hook": self.ext_hook,
+            "list_hook": self.list_hook,
+            "object_pairs_hook": self.map_hook,
+            "timestamp": 3,
+            "strict_map_key": True,
+            "max_str_len": limits.max_str_len,
+            "max_bin_len": limits.max_bin_len,
+            "max_array_len": limits.max_array_len,
+            "max_map_len": limits.max_map_len,
+            "max_ext_len": 12,
+            "max_buffer_size": limits.max_size,
+            # the buffer grows as values need it; start it small
+            "read_size": min(4096, limits.max_size),
+        }
+        self.unpacker = msgpack.Unpacker(**self.options)
+
+    def reset(self) -> None:
+        """Drop whatever a failed value left in the unpacker."""
+        self.unpacker = msgpack.Unpacker(**self.options)
+
+    def map_hook(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+        self.containers += 1
+        for key, _ in pairs:
+            if type(key) is not str:
+                raise DecodeError("map keys must be strings")
+        return dict(pairs)
+
+    def ext_hook(self, code: int, data: bytes) -> _Entry:
+        if code != TRAIT_REFERENCE:
+            raise DecodeError(f"unknown extension type {code}")
+        self.seen += 1
+        entry = self.references.get(data)
+        if entry is None:
+            if len(data) not in (1, 2):
+                raise DecodeError("malformed trait reference")
+            trait_id = int.from_bytes(data, "big")
+            if len(data) == 2 and trait_id < 256:
+                raise DecodeError("trait reference not in its shortest form")
+            raise UnknownTrait(f"unknown trait {trait_id}")
+        return entry
+
+    def list_hook(self, values: list[Any]) -> Any:
+        # plain lists count here, typed objects as they are built
+        entry = values[0] if values else None
+        if entry.__class__ is not _Entry:
+            self.containers += 1
+            return values
+        self.built += 1
+        build = entry.make
+        if build is not None:
+            obj = build(values)
+            if obj is not _REFUSED:
+                return obj
+        del values[0]
+        return _build_slowly(entry, values)
+
+
+_engines = threading.local()
+
+
+def _engine(limits: Limits) -> _Engine:
+    cache: dict[Limits, _Engine] | None = getattr(_engines, "cache", None)
+    if cache is None:
+        cache = _engines.cache = {}
+    engine = cache.get(limits)
+    if engine is None:
+        engine = cache[limits] = _Engine(limits)
+    return engine
+
+
 class Decoder:
     """Decode values a peer encoded with its trait table.
+
+    A decoder is used by one thread at a time, like the session it serves.
 
     Args:
         registry: The local message classes.
@@ -445,79 +603,24 @@ class Decoder:
         self.limits = limits = limits or Limits()
         self._max_depth = limits.max_depth
         self._registry = registry
-        self._references: dict[bytes, _Entry] = {}
-        # Local fields that may hold containers, per class: the only ones
-        # the nesting check must visit.
-        self._nested: dict[type[Any], tuple[str, ...]] = {}
-        self._options: dict[str, Any] = {
-            "ext_hook": self._ext_hook,
-            "list_hook": self._list_hook,
-            "object_pairs_hook": self._map_hook,
-            "timestamp": 3,
-            "strict_map_key": True,
-            "max_str_len": limits.max_str_len,
-            "max_bin_len": limits.max_bin_len,
-            "max_array_len": limits.max_array_len,
-            "max_map_len": limits.max_map_len,
-            "max_ext_len": 12,
-            "max_buffer_size": limits.max_size,
-        }
-        self._unpacker = msgpack.Unpacker(**self._options)
-        self._references_seen = self._objects_built = self._containers = 0
-        for trait in registry:
-            if trait.id < FIRST_APPLICATION_TRAIT:
-                self._add_entry(trait.id, trait.alias, trait.fields)
+        self._engine = _engine(limits)
+        self._references = registry.references(())
         if peer_table is not None:
             self.set_peer_table(peer_table)
 
     def set_peer_table(self, table: Sequence[Any]) -> None:
         """Adopt the trait table the peer declared in its handshake.
 
+        Peers of one build declare the same table; their decoders share
+        what is made of it.
+
         Raises:
             DecodeError: The table is malformed or over the limits.
         """
         if not isinstance(table, list) or len(table) > MAX_TRAITS:
             raise DecodeError("malformed trait table")
-        for index, item in enumerate(table):
-            alias, fields = _check_table_entry(item)
-            self._add_entry(FIRST_APPLICATION_TRAIT + index, alias, fields)
-
-    def _add_entry(self, trait_id: int, alias: str, fields: tuple[str, ...]) -> None:
-        trait = self._registry.by_alias(alias)
-        if trait is None:
-            entry = _Entry(alias, len(fields), None, (), None, fields)
-        else:
-            hints = typing.get_type_hints(trait.cls)
-            types_ = tuple(
-                _runtime_types(hints[n], self._registry) for n in trait.fields
-            )
-            self._nested[trait.cls] = tuple(
-                name
-                for name, allowed in zip(trait.fields, types_, strict=True)
-                if not set(allowed) <= _SCALARS
-            )
-            positions: tuple[int, ...] | None = None
-            if fields != trait.fields:
-                index = {name: i for i, name in enumerate(fields)}
-                positions = tuple(index.get(name, -1) for name in trait.fields)
-            tuples = tuple(
-                i for i, name in enumerate(trait.fields) if _is_tuple(hints[name])
-            )
-            entry = _Entry(
-                alias,
-                len(fields),
-                trait.cls,
-                tuple(t[0] if len(t) == 1 else t for t in types_),
-                positions,
-                fields,
-                _bool_refused(types_),
-                tuples,
-                # only entries that need no more than checks take the fast path
-                None
-                if positions or tuples
-                else self._registry.builder(trait.cls, types_),
-            )
-        self._references[_pack_trait_id(trait_id)] = entry
+        checked = tuple(_check_table_entry(item) for item in table)
+        self._references = self._registry.references(checked)
 
     def decode(self, data: bytes | memoryview) -> Any:
         """Decode one value that fills ``data`` exactly.
@@ -527,8 +630,10 @@ class Decoder:
                 :class:`~.errors.UnknownTrait` and
                 :class:`~.errors.LimitExceeded` name the usual causes.
         """
-        unpacker = self._unpacker
-        self._references_seen = self._objects_built = self._containers = 0
+        engine = self._engine
+        engine.references = self._references
+        engine.seen = engine.built = engine.containers = 0
+        unpacker = engine.unpacker
         start = unpacker.tell()
         try:
             unpacker.feed(data)
@@ -537,103 +642,17 @@ class Decoder:
                 raise DecodeError("trailing bytes after the value")
         except BaseException as exc:
             # the unpacker may hold the rest of a bad value: start afresh
-            self._unpacker = msgpack.Unpacker(**self._options)
+            engine.reset()
             raise _remote_error(exc) from None
         if type(value) in _SCALARS:
             return value
-        if self._references_seen != self._objects_built:
+        if engine.seen != engine.built:
             raise DecodeError("trait reference outside a typed object")
         # a value of n containers nests at most n deep: walk it only when
         # the count alone does not settle the question
-        if self._containers + self._objects_built > self._max_depth:
+        if engine.containers + engine.built > self._max_depth:
             self._check_nesting(value, 0)
         return value
-
-    def _map_hook(self, pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
-        self._containers += 1
-        for key, _ in pairs:
-            if type(key) is not str:
-                raise DecodeError("map keys must be strings")
-        return dict(pairs)
-
-    def _ext_hook(self, code: int, data: bytes) -> _Entry:
-        if code != TRAIT_REFERENCE:
-            raise DecodeError(f"unknown extension type {code}")
-        self._references_seen += 1
-        entry = self._references.get(data)
-        if entry is None:
-            if len(data) not in (1, 2):
-                raise DecodeError("malformed trait reference")
-            trait_id = int.from_bytes(data, "big")
-            if len(data) == 2 and trait_id < 256:
-                raise DecodeError("trait reference not in its shortest form")
-            raise UnknownTrait(f"unknown trait {trait_id}")
-        return entry
-
-    def _list_hook(self, values: list[Any]) -> Any:
-        # plain lists count here, typed objects as they are built
-        entry = values[0] if values else None
-        if entry.__class__ is not _Entry:
-            self._containers += 1
-            return values
-        self._objects_built += 1
-        build = entry.make
-        if build is not None:
-            obj = build(values)
-            if obj is not _REFUSED:
-                return obj
-        del values[0]
-        return self._build_slowly(entry, values)
-
-    def _build_slowly(self, entry: _Entry, values: list[Any]) -> Any:
-        if len(values) != entry.size:
-            raise DecodeError(f"{entry.alias}: {len(values)} values, not {entry.size}")
-        if entry.cls is None:
-            return UnknownObject(
-                entry.alias, dict(zip(entry.peer_fields, values, strict=True))
-            )
-        if entry.positions is not None:
-            return self._build_mapped(entry, values)
-        if not all(map(isinstance, values, entry.types)):
-            raise DecodeError(f"{entry.alias}: a field has the wrong type")
-        for index in entry.no_bool:
-            if values[index].__class__ is bool:
-                raise DecodeError(f"{entry.alias}: a field has the wrong type")
-        for index in entry.tuples:
-            if values[index] is not None:
-                values[index] = tuple(values[index])
-        return entry.cls(*values)
-
-    def _build_mapped(self, entry: _Entry, values: list[Any]) -> Any:
-        assert entry.cls is not None and entry.positions is not None
-        kwargs: dict[str, Any] = {}
-        for field, position in zip(
-            dataclasses.fields(entry.cls), entry.positions, strict=True
-        ):
-            if position >= 0:
-                kwargs[field.name] = values[position]
-            elif (
-                field.default is dataclasses.MISSING
-                and field.default_factory is dataclasses.MISSING
-            ):
-                raise DecodeError(f"{entry.alias}: field {field.name!r} is missing")
-        try:
-            obj = entry.cls(**kwargs)
-        except (TypeError, ValueError):
-            raise DecodeError(f"{entry.alias}: fields do not fit") from None
-        values = [getattr(obj, f) for f in _fields_of(entry.cls)]
-        if not all(map(isinstance, values, entry.types)) or any(
-            values[index].__class__ is bool for index in entry.no_bool
-        ):
-            raise DecodeError(f"{entry.alias}: a field has the wrong type")
-        if any(type(values[index]) is list for index in entry.tuples):
-            changes = {
-                name: tuple(values[index])
-                for index, name in enumerate(_fields_of(entry.cls))
-                if index in entry.tuples and type(values[index]) is list
-            }
-            obj = dataclasses.replace(obj, **changes)
-        return obj
 
     def _check_nesting(self, value: Any, depth: int) -> None:
         """Enforce the depth limit and string map keys over the whole value."""
@@ -648,7 +667,7 @@ class Decoder:
         elif kind is UnknownObject:
             children = value.fields.values()
         else:
-            names = self._nested.get(kind, ())
+            names = self._registry.nested(kind)
             if not names:
                 # a typed object is a container even when it holds scalars only
                 if depth >= self.limits.max_depth:
@@ -663,6 +682,58 @@ class Decoder:
                 if type(child) is _Entry:
                     raise DecodeError("trait reference outside a typed object")
                 self._check_nesting(child, depth)
+
+
+def _build_slowly(entry: _Entry, values: list[Any]) -> Any:
+    if len(values) != entry.size:
+        raise DecodeError(f"{entry.alias}: {len(values)} values, not {entry.size}")
+    if entry.cls is None:
+        return UnknownObject(
+            entry.alias, dict(zip(entry.peer_fields, values, strict=True))
+        )
+    if entry.positions is not None:
+        return _build_mapped(entry, values)
+    if not all(map(isinstance, values, entry.types)):
+        raise DecodeError(f"{entry.alias}: a field has the wrong type")
+    for index in entry.no_bool:
+        if values[index].__class__ is bool:
+            raise DecodeError(f"{entry.alias}: a field has the wrong type")
+    for index in entry.tuples:
+        if values[index] is not None:
+            values[index] = tuple(values[index])
+    return entry.cls(*values)
+
+
+def _build_mapped(entry: _Entry, values: list[Any]) -> Any:
+    assert entry.cls is not None and entry.positions is not None
+    kwargs: dict[str, Any] = {}
+    for field, position in zip(
+        dataclasses.fields(entry.cls), entry.positions, strict=True
+    ):
+        if position >= 0:
+            kwargs[field.name] = values[position]
+        elif (
+            field.default is dataclasses.MISSING
+            and field.default_factory is dataclasses.MISSING
+        ):
+            raise DecodeError(f"{entry.alias}: field {field.name!r} is missing")
+    try:
+        obj = entry.cls(**kwargs)
+    except (TypeError, ValueError):
+        raise DecodeError(f"{entry.alias}: fields do not fit") from None
+    values = [getattr(obj, f) for f in _fields_of(entry.cls)]
+    if not all(map(isinstance, values, entry.types)) or any(
+        values[index].__class__ is bool for index in entry.no_bool
+    ):
+        raise DecodeError(f"{entry.alias}: a field has the wrong type")
+    if any(type(values[index]) is list for index in entry.tuples):
+        changes = {
+            name: tuple(values[index])
+            for index, name in enumerate(_fields_of(entry.cls))
+            if index in entry.tuples and type(values[index]) is list
+        }
+        obj = dataclasses.replace(obj, **changes)
+    return obj
 
 
 def _fields_of(cls: type[Any]) -> tuple[str, ...]:
