@@ -1,0 +1,855 @@
+"""The store on SQLite, through aiosqlite.
+
+Group commit. Every write (a message, a change to a user, an audit entry)
+goes into one queue, served by one writer task that owns the only
+connection that writes. The writer takes the oldest write, then every write
+already waiting behind it, up to ``max_batch``, and applies them all in one
+transaction; once that transaction has committed it answers each caller. It
+never waits for more work to arrive: on an idle store a lone write commits
+at once, and under load the writes that queue up during one commit form the
+next batch, so batches grow with the load and a commit's cost is shared by
+all the writes it carries.
+
+The messages of a batch are inserted by one statement run over all of them;
+a message whose sender and client id are stored already is skipped by the
+insert and answered with :class:`~lgserver.store.interface.Duplicate`. Any
+other write runs inside a savepoint of the batch's transaction, so its own
+failure (a user name that is taken) undoes that write alone. If the
+transaction itself fails, every caller of the batch gets
+:class:`~lgserver.store.errors.WriteFailed` and the writer goes on with the
+next batch.
+
+Durability. The database uses a write-ahead log with ``synchronous=NORMAL``.
+A commit appends its pages to the log with ``write()`` and does not wait for
+the disk: once ``write()`` has returned, the pages are in the operating
+system's cache, which outlives the process. So a process that is killed at
+any moment, even by SIGKILL, loses no committed transaction, and a message
+acknowledged after its commit is never lost with it. What NORMAL gives up
+is the last few transactions on a power loss or a crash of the operating
+system (the database stays intact). ``synchronous="FULL"`` closes that gap
+at the price of a disk flush for every batch.
+
+Connections. Reads use a second, read-only connection. In WAL mode a reader
+sees the last committed state while the writer works, so a read neither
+queues behind a batch in the writer's thread nor sees a batch that has not
+committed yet (a message that could still be rolled back, and that nobody
+acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
+
+import aiosqlite
+
+from ._schema import migrate
+from .errors import StoreClosed, StoreError, UserExists, UserNotFound, WriteFailed
+from .interface import (
+    AuditRecord,
+    CommitHook,
+    CommitStats,
+    Duplicate,
+    MessageRecord,
+    Role,
+    Store,
+    StoreLimits,
+    UserRecord,
+)
+
+__all__ = ["SqliteStore", "Synchronous"]
+
+_log = logging.getLogger("lgserver.store")
+
+_T = TypeVar("_T")
+
+#: How a commit waits for the disk; see the module's documentation.
+Synchronous: TypeAlias = Literal["NORMAL", "FULL"]
+
+# STRICT tables appeared in SQLite 3.37.
+_MIN_SQLITE: Final = (3, 37, 0)
+
+# A batch's duplicate lookup binds two values a message; SQLite accepts
+# 32766 bound values a statement since 3.32.
+_MAX_BATCH_LIMIT: Final = 4096
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_INSERT_MESSAGE: Final = """
+    INSERT INTO messages (chat, sender, client_msg_id, body, created_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (sender, client_msg_id) DO NOTHING
+"""
+_MESSAGE_COLUMNS: Final = "id, chat, sender, client_msg_id, body, created_at"
+_USER_COLUMNS: Final = (
+    "id, name, password_hash, role, display_name, disabled, created_at"
+)
+_AUDIT_COLUMNS: Final = "id, at, actor, action, detail"
+
+
+@dataclass(eq=False, slots=True)
+class _Append:
+    chat: str
+    sender: str
+    client_msg_id: str
+    body: bytes
+    created_at: int
+    future: asyncio.Future[MessageRecord | Duplicate]
+
+
+@dataclass(eq=False, slots=True)
+class _Call(Generic[_T]):
+    run: Callable[[aiosqlite.Connection], Awaitable[_T]]
+    future: asyncio.Future[_T]
+
+
+_Write: TypeAlias = _Append | _Call[Any]
+_Outcome: TypeAlias = tuple[object, BaseException | None]
+
+
+class SqliteStore(Store):
+    """The :class:`~lgserver.store.interface.Store` on an SQLite file.
+
+    Create it with :meth:`open`; close it with :meth:`close` or use it as an
+    async context manager. It belongs to the event loop it was opened in.
+
+    Attributes:
+        on_commit: Called after each committed batch with the number of
+            writes it carried and its duration in seconds; an exception it
+            raises is logged and ignored.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        limits: StoreLimits,
+        max_batch: int,
+        max_queue: int,
+        on_commit: CommitHook | None,
+    ) -> None:
+        # Private: open() prepares the connections this takes over.
+        self.on_commit = on_commit
+        self._path = path
+        self._writer = writer
+        self._reader = reader
+        self._limits = limits
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue(max_queue)
+        self._closing = False
+        self._closed = asyncio.Event()
+
+        # counters behind the stats property
+        self._commits = 0
+        self._writes = 0
+        self._duplicates = 0
+        self._failed_batches = 0
+        self._seconds_total = 0.0
+        self._seconds_max = 0.0
+
+        self._task = asyncio.get_running_loop().create_task(
+            self._write_loop(), name=f"lgserver.store writer {path}"
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        limits: StoreLimits | None = None,
+        max_batch: int = 256,
+        max_queue: int = 10_000,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "NORMAL",
+        on_commit: CommitHook | None = None,
+    ) -> SqliteStore:
+        """Open a database file, creating or migrating it as needed.
+
+        Args:
+            path: The database file. Its directory must exist.
+            limits: Bounds on what the store accepts; safe defaults if None.
+            max_batch: Most writes one transaction carries (1 to 4096).
+            max_queue: Most writes waiting for the writer; a caller beyond
+                that waits for room.
+            busy_timeout: Seconds to wait for a lock held by another
+                process on the same file before a transaction fails.
+            synchronous: ``"NORMAL"`` survives the death of the process,
+                ``"FULL"`` also a power loss, at a disk flush a batch.
+            on_commit: Called after each committed batch; see the class.
+
+        Returns:
+            The open store, its writer running.
+
+        Raises:
+            SchemaTooNew: If the file was migrated by a newer lgserver.
+            StoreError: If the file cannot be opened or is no database, or
+                this SQLite is too old.
+            ValueError: If a numeric argument is out of range.
+        """
+        if not 1 <= max_batch <= _MAX_BATCH_LIMIT:
+            raise ValueError(f"max_batch must be from 1 to {_MAX_BATCH_LIMIT}")
+        if max_queue < 1 or busy_timeout < 0:
+            raise ValueError("max_queue and busy_timeout out of range")
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be NORMAL or FULL")
+        if sqlite3.sqlite_version_info < _MIN_SQLITE:
+            raise StoreError(
+                f"SQLite {sqlite3.sqlite_version} is too old; "
+                f"the store needs {'.'.join(map(str, _MIN_SQLITE))}"
+            )
+
+        name = os.fspath(path)
+        try:
+            writer, reader = await _connect_both(name, busy_timeout, synchronous)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {name}: {exc}") from exc
+        store = cls(
+            name,
+            writer,
+            reader,
+            limits=limits or StoreLimits(),
+            max_batch=max_batch,
+            max_queue=max_queue,
+            on_commit=on_commit,
+        )
+        _log.info("store opened: %s", name)
+        return store
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def stats(self) -> CommitStats:
+        """A snapshot of the write counters."""
+        return CommitStats(
+            commits=self._commits,
+            writes=self._writes,
+            duplicates=self._duplicates,
+            failed_batches=self._failed_batches,
+            commit_seconds_total=self._seconds_total,
+            commit_seconds_max=self._seconds_max,
+        )
+
+    async def __aenter__(self) -> SqliteStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Commit every write queued so far, stop the writer and close the
+        database. Writes submitted after this call raise
+        :class:`~lgserver.store.errors.StoreClosed`. Calling it again waits
+        for the first call to finish.
+        """
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        try:
+            if not self._task.done():
+                await self._queue.put(None)
+            await asyncio.wait([self._task])
+            if not self._task.cancelled() and self._task.exception() is not None:
+                _log.error("the store's writer failed", exc_info=self._task.exception())
+        finally:
+            try:
+                await self._writer.close()
+            finally:
+                await self._reader.close()
+                self._closed.set()
+                _log.info("store closed: %s", self._path)
+
+    # -- messages
+
+    async def append_message(
+        self, chat: str, sender: str, client_msg_id: str, body: bytes
+    ) -> MessageRecord | Duplicate:
+        """Store a chat message once it is durable, once per sender and
+        client id.
+
+        Args:
+            chat: Key of the chat or channel; not empty.
+            sender: The sending principal; not empty.
+            client_msg_id: The sender's id of this message; not empty.
+            body: The encoded message.
+
+        Returns:
+            The new record, or :class:`Duplicate` with the record stored
+            earlier under the same sender and client id.
+
+        Raises:
+            ValueError: If an argument is empty or beyond the limits.
+            WriteFailed: If the transaction failed; nothing was stored.
+            StoreClosed: If the store is closed.
+        """
+        limits = self._limits
+        _check_text("chat", chat, limits.max_key)
+        _check_text("sender", sender, limits.max_key)
+        _check_text("client_msg_id", client_msg_id, limits.max_key)
+        if len(body) > limits.max_body:
+            raise ValueError(f"message body longer than {limits.max_body} bytes")
+        future: asyncio.Future[MessageRecord | Duplicate]
+        future = asyncio.get_running_loop().create_future()
+        write = _Append(chat, sender, client_msg_id, bytes(body), _now(), future)
+        await self._enqueue(write)
+        return await future
+
+    async def list_messages(
+        self, chat: str, after_id: int = 0, limit: int = 100
+    ) -> list[MessageRecord]:
+        """The messages of a chat in the order they were stored.
+
+        Args:
+            chat: Key of the chat or channel.
+            after_id: Return only messages with a greater id.
+            limit: Return at most this many.
+
+        Raises:
+            ValueError: If ``limit`` is below 1 or above the page limit.
+            StoreClosed: If the store is closed.
+        """
+        self._check_page(limit)
+        rows = await self._read(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+            " WHERE chat = ? AND id > ? ORDER BY id LIMIT ?",
+            (chat, after_id, limit),
+        )
+        return [_message(row) for row in rows]
+
+    # -- users
+
+    async def create_user(
+        self, name: str, password_hash: str, role: Role, display_name: str
+    ) -> UserRecord:
+        """Create a user, enabled.
+
+        Args:
+            name: Login name: printable, no surrounding spaces, unique
+                regardless of ASCII case.
+            password_hash: The hash of the user's password.
+            role: What the user may do.
+            display_name: Name shown to others.
+
+        Raises:
+            UserExists: If the name is taken.
+            ValueError: If an argument is malformed or beyond the limits.
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        role = Role(role)
+        self._check_name(name)
+        _check_text("password_hash", password_hash, self._limits.max_text)
+        _check_text("display_name", display_name, self._limits.max_text)
+        created_at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> UserRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO users"
+                " (name, password_hash, role, display_name, created_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, password_hash, role.value, display_name, created_at),
+            )
+            if not rows:
+                raise UserExists(name)
+            return UserRecord(
+                id=rows[0][0],
+                name=name,
+                password_hash=password_hash,
+                role=role,
+                display_name=display_name,
+                disabled=False,
+                created_at=_time(created_at),
+            )
+
+        return await self._call(run)
+
+    async def get_user_by_name(self, name: str) -> UserRecord | None:
+        """The user of that name, regardless of ASCII case, or None.
+
+        Raises:
+            StoreClosed: If the store is closed.
+        """
+        rows = await self._read(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?", (name,)
+        )
+        return _user(rows[0]) if rows else None
+
+    async def list_users(self) -> list[UserRecord]:
+        """Every user, by name.
+
+        Raises:
+            StoreClosed: If the store is closed.
+        """
+        rows = await self._read(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")
+        return [_user(row) for row in rows]
+
+    async def set_password(self, name: str, password_hash: str) -> None:
+        """Replace a user's password hash.
+
+        Args:
+            name: The user's name, regardless of ASCII case.
+            password_hash: The new hash.
+
+        Raises:
+            UserNotFound: If no user has that name.
+            ValueError: If the hash is empty or beyond the limits.
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        _check_text("password_hash", password_hash, self._limits.max_text)
+        await self._update_user(name, "password_hash = ?", password_hash)
+
+    async def set_disabled(self, name: str, disabled: bool) -> None:
+        """Disable or enable a user.
+
+        Args:
+            name: The user's name, regardless of ASCII case.
+            disabled: True to disable, False to enable.
+
+        Raises:
+            UserNotFound: If no user has that name.
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        await self._update_user(name, "disabled = ?", int(bool(disabled)))
+
+    # -- audit log
+
+    async def record_audit(
+        self, actor: str, action: str, detail: Mapping[str, Any]
+    ) -> AuditRecord:
+        """Add an entry to the audit log.
+
+        Args:
+            actor: Who acted; not empty.
+            action: What was done; not empty.
+            detail: The particulars; JSON-serialisable, without NaN or
+                infinities.
+
+        Returns:
+            The entry as stored, its detail decoded back from JSON.
+
+        Raises:
+            TypeError: If ``detail`` holds a value JSON cannot carry.
+            ValueError: If an argument is empty or beyond the limits, or
+                ``detail`` holds NaN, an infinity or a cycle.
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        limits = self._limits
+        _check_text("actor", actor, limits.max_key)
+        _check_text("action", action, limits.max_key)
+        text = json.dumps(
+            dict(detail),
+            ensure_ascii=False,
+            allow_nan=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        _check_text("detail", text, limits.max_detail)
+        at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> AuditRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO audit_log (at, actor, action, detail)"
+                " VALUES (?, ?, ?, ?) RETURNING id",
+                (at, actor, action, text),
+            )
+            return AuditRecord(rows[0][0], _time(at), actor, action, json.loads(text))
+
+        return await self._call(run)
+
+    async def list_audit(
+        self, after_id: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Audit entries in the order they were recorded.
+
+        Args:
+            after_id: Return only entries with a greater id.
+            limit: Return at most this many.
+
+        Raises:
+            ValueError: If ``limit`` is below 1 or above the page limit.
+            StoreClosed: If the store is closed.
+        """
+        self._check_page(limit)
+        rows = await self._read(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_audit(row) for row in rows]
+
+    # -- submitting work
+
+    async def _enqueue(self, write: _Write) -> None:
+        if self._closing or self._task.done():
+            raise StoreClosed("the store is closed")
+        await self._queue.put(write)
+        if self._task.done():
+            # The writer stopped while this call waited for room in the
+            # queue: nobody will take the write any more.
+            self._fail_queued()
+
+    async def _call(self, run: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        await self._enqueue(_Call(run, future))
+        return await future
+
+    async def _update_user(self, name: str, assignment: str, value: object) -> None:
+        async def run(conn: aiosqlite.Connection) -> None:
+            rows = await _fetch(
+                conn,
+                f"UPDATE users SET {assignment} WHERE name = ? RETURNING id",
+                (value, name),
+            )
+            if not rows:
+                raise UserNotFound(name)
+
+        await self._call(run)
+
+    async def _read(
+        self, sql: str, parameters: Iterable[object] = ()
+    ) -> list[sqlite3.Row]:
+        if self._closing:
+            raise StoreClosed("the store is closed")
+        return list(await self._reader.execute_fetchall(sql, parameters))
+
+    def _check_name(self, name: str) -> None:
+        _check_text("name", name, self._limits.max_name)
+        if name != name.strip() or not name.isprintable():
+            raise ValueError("a user name must be printable, without outer spaces")
+
+    def _check_page(self, limit: int) -> None:
+        if not 1 <= limit <= self._limits.max_page:
+            raise ValueError(f"limit must be from 1 to {self._limits.max_page}")
+
+    # -- the writer
+
+    async def _write_loop(self) -> None:
+        try:
+            running = True
+            while running:
+                batch, running = await self._next_batch()
+
+                # a caller cancelled before its batch began is not written
+                live = [write for write in batch if not write.future.done()]
+                if live:
+                    await self._commit(live)
+        finally:
+            self._fail_queued()
+
+    async def _next_batch(self) -> tuple[list[_Write], bool]:
+        batch: list[_Write] = []
+        item = await self._queue.get()
+        while item is not None:
+            batch.append(item)
+            if len(batch) >= self._max_batch:
+                return batch, True
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return batch, True
+        # None is close()'s mark: everything queued before it is in batch.
+        return batch, False
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        start = time.perf_counter()
+        try:
+            outcomes = await self._transaction(batch)
+        except Exception as exc:
+            self._failed_batches += 1
+            _log.warning(
+                "a transaction of %d writes failed and was rolled back: %s",
+                len(batch),
+                exc,
+            )
+            for write in batch:
+                _settle(write.future, None, _write_failed(exc))
+            return
+        except BaseException:
+            for write in batch:
+                _settle(write.future, None, StoreClosed("the writer was stopped"))
+            raise
+        seconds = time.perf_counter() - start
+
+        # answer the callers first: the counters can wait, they cannot
+        for write, (value, error) in zip(batch, outcomes, strict=True):
+            _settle(write.future, value, error)
+
+        self._commits += 1
+        self._writes += len(batch)
+        self._duplicates += sum(isinstance(value, Duplicate) for value, _ in outcomes)
+        self._seconds_total += seconds
+        self._seconds_max = max(self._seconds_max, seconds)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("committed %d writes in %.6f s", len(batch), seconds)
+        hook = self.on_commit
+        if hook is not None:
+            try:
+                hook(len(batch), seconds)
+            except Exception:
+                _log.exception("the on_commit hook failed")
+
+    async def _transaction(self, batch: list[_Write]) -> list[_Outcome]:
+        conn = self._writer
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            appends = [write for write in batch if isinstance(write, _Append)]
+            stored = iter(await self._insert_messages(appends) if appends else [])
+            outcomes: list[_Outcome] = []
+            for write in batch:
+                if isinstance(write, _Append):
+                    outcomes.append((next(stored), None))
+                else:
+                    outcomes.append(await self._run_call(write))
+            await conn.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+        return outcomes
+
+    async def _insert_messages(
+        self, appends: list[_Append]
+    ) -> list[MessageRecord | Duplicate]:
+        conn = self._writer
+
+        # insert all; rows with a known sender and client id are skipped
+        rows = await _fetch(conn, "SELECT coalesce(max(id), 0) FROM messages")
+        before = rows[0][0]
+        await conn.executemany(
+            _INSERT_MESSAGE,
+            [
+                (a.chat, a.sender, a.client_msg_id, a.body, a.created_at)
+                for a in appends
+            ],
+        )
+
+        # The writer is alone in its transaction and ids only grow, so the
+        # rows past the old maximum are exactly those just inserted.
+        inserted = {
+            (sender, client_msg_id): message_id
+            for message_id, sender, client_msg_id in await _fetch(
+                conn,
+                "SELECT id, sender, client_msg_id FROM messages WHERE id > ?",
+                (before,),
+            )
+        }
+        missing = {
+            (a.sender, a.client_msg_id)
+            for a in appends
+            if (a.sender, a.client_msg_id) not in inserted
+        }
+        known = await self._find_messages(missing) if missing else {}
+
+        # the first append of a key owns the record; the others duplicate it
+        results: list[MessageRecord | Duplicate] = []
+        owners: dict[tuple[str, str], MessageRecord] = {}
+        for a in appends:
+            key = (a.sender, a.client_msg_id)
+            owner = owners.get(key)
+            if owner is not None:
+                results.append(Duplicate(owner))
+            elif key in inserted:
+                owner = MessageRecord(
+                    inserted[key],
+                    a.chat,
+                    a.sender,
+                    a.client_msg_id,
+                    a.body,
+                    _time(a.created_at),
+                )
+                owners[key] = owner
+                results.append(owner)
+            else:
+                owners[key] = known[key]
+                results.append(Duplicate(known[key]))
+        return results
+
+    async def _find_messages(
+        self, keys: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], MessageRecord]:
+        pairs = ", ".join(["(?, ?)"] * len(keys))
+        rows = await _fetch(
+            self._writer,
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+            f" WHERE (sender, client_msg_id) IN (VALUES {pairs})",
+            [value for key in keys for value in key],
+        )
+        records = (_message(row) for row in rows)
+        return {(r.sender, r.client_msg_id): r for r in records}
+
+    async def _run_call(self, call: _Call[Any]) -> _Outcome:
+        conn = self._writer
+        await conn.execute("SAVEPOINT write")
+        try:
+            value = await call.run(conn)
+        except Exception as exc:
+            # Undo this write alone. Should SQLite have ended the whole
+            # transaction, this fails and so does the batch.
+            await conn.execute("ROLLBACK TO write")
+            await conn.execute("RELEASE write")
+            if isinstance(exc, sqlite3.Error):
+                return None, _write_failed(exc)
+            return None, exc
+        await conn.execute("RELEASE write")
+        return value, None
+
+    async def _rollback(self) -> None:
+        try:
+            await self._writer.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            # SQLite may have rolled back by itself (after some I/O errors),
+            # or the connection is gone; the error that got us here is the
+            # one worth reporting.
+            _log.debug("rollback failed", exc_info=True)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                write = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if write is not None:
+                _settle(write.future, None, StoreClosed("the store is closed"))
+
+
+async def _connect_both(
+    path: str, busy_timeout: float, synchronous: Synchronous
+) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+    writer = await _connect(path, busy_timeout)
+    try:
+        rows = await _fetch(writer, "PRAGMA journal_mode = WAL")
+        if rows[0][0] != "wal":
+            raise StoreError(f"{path} cannot use a write-ahead log; give a file")
+        await writer.execute(f"PRAGMA synchronous = {synchronous}")
+        found, reached = await migrate(writer)
+        if found != reached:
+            _log.info("database %s migrated from version %d", path, found)
+
+        reader = await _connect(path, busy_timeout)
+        try:
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await reader.close()
+            raise
+    except BaseException:
+        await writer.close()
+        raise
+    return writer, reader
+
+
+async def _connect(path: str, busy_timeout: float) -> aiosqlite.Connection:
+    # When opening fails, aiosqlite stops its worker thread without waiting
+    # for it, and the thread may then report to an event loop that is gone.
+    # Opening the file once beforehand, in a thread that is waited for,
+    # raises a missing folder or a denied permission cleanly.
+    await asyncio.to_thread(_probe, path)
+
+    # isolation_level=None: the store begins and ends every transaction
+    # itself, instead of the sqlite3 module's implicit ones.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def _probe(path: str) -> None:
+    sqlite3.connect(path).close()
+
+
+async def _fetch(
+    conn: aiosqlite.Connection, sql: str, parameters: Iterable[object] = ()
+) -> list[sqlite3.Row]:
+    return list(await conn.execute_fetchall(sql, parameters))
+
+
+def _settle(
+    future: asyncio.Future[Any], value: object, error: BaseException | None
+) -> None:
+    # A caller that was cancelled has left its future done already.
+    if future.done():
+        return
+    if error is None:
+        future.set_result(value)
+    else:
+        future.set_exception(error)
+
+
+def _write_failed(cause: BaseException) -> WriteFailed:
+    # One instance a caller: an exception raised in several tasks would
+    # gather all their tracebacks.
+    error = WriteFailed(f"the transaction failed: {cause}")
+    error.__cause__ = cause
+    return error
+
+
+def _check_text(what: str, value: str, limit: int) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str")
+    if not value:
+        raise ValueError(f"{what} is empty")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode") from exc
+    if size > limit:
+        raise ValueError(f"{what} is longer than {limit} bytes")
+
+
+def _now() -> int:
+    return time.time_ns() // 1000
+
+
+def _time(microseconds: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=microseconds)
+
+
+def _message(row: sqlite3.Row) -> MessageRecord:
+    message_id, chat, sender, client_msg_id, body, created_at = row
+    return MessageRecord(
+        message_id, chat, sender, client_msg_id, body, _time(created_at)
+    )
+
+
+def _user(row: sqlite3.Row) -> UserRecord:
+    user_id, name, password_hash, role, display_name, disabled, created_at = row
+    return UserRecord(
+        id=user_id,
+        name=name,
+        password_hash=password_hash,
+        role=Role(role),
+        display_name=display_name,
+        disabled=bool(disabled),
+        created_at=_time(created_at),
+    )
+
+
+def _audit(row: sqlite3.Row) -> AuditRecord:
+    audit_id, at, actor, action, detail = row
+    return AuditRecord(audit_id, _time(at), actor, action, json.loads(detail))
