@@ -21,3 +21,4 @@ export * from "./frames.js";
 export * from "./messages.js";
 export * from "./codec.js";
 export * from "./session.js";
+export * from "./connection.js";
