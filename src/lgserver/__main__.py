@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from . import commands as _commands  # noqa: F401  (adds serve, init, user)
 from .cli import cli
 
 

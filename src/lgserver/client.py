@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
@@ -60,8 +60,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.client._data_received(self, data)
@@ -119,7 +119,8 @@ class Client:
 
         Raises:
             SessionClosed: The server refused the HELLO.
-            OSError: The server cannot be reached.
+            OSError: The server cannot be reached, or the connection ended
+                (ConnectionError) before the server answered.
         """
         self._established = asyncio.get_running_loop().create_future()
         await self._open_connection()
@@ -210,6 +211,7 @@ class Client:
         if self.session.connected:
             self.session.connection_lost(self._clock())
         self._after()
+        self._not_welcomed("the connection ended before WELCOME")
 
     def _after(self) -> None:
         connection = self._connection
@@ -249,6 +251,7 @@ class Client:
                 self._connection = None
                 if transport is not None:
                     transport.abort()
+            self._not_welcomed("no WELCOME came in time")
         elif isinstance(event, SessionEnded):
             self.ended = event
             failure = SessionClosed(event.code, event.reason)
@@ -260,6 +263,15 @@ class Client:
             self._inbox.put_nowait(event)
             if self._connection is not None and self._connection.transport:
                 self._connection.transport.close()
+
+    def _not_welcomed(self, why: str) -> None:
+        established = self._established
+        if (
+            self.session.welcome is None
+            and established is not None
+            and not established.done()
+        ):
+            established.set_exception(ConnectionError(why))
 
     def _schedule(self) -> None:
         if self._timer is not None:

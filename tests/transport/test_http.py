@@ -4,6 +4,8 @@ upgrade that carries frames, over real TLS."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -60,6 +62,9 @@ async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Serv
     site_root.mkdir()
     (site_root / "index.html").write_text("<!doctype html><p>hello</p>")
     (site_root / "app.js").write_text("export const x = 1;\n")
+    (site_root / "page.html").write_text(
+        '<!doctype html><script type="importmap">{"imports": {}}</script>'
+    )
     (site_root / ".secret").write_text("hidden")
     (tmp_path / "outside.txt").write_text("outside")
 
@@ -291,3 +296,15 @@ async def test_metrics_for_the_local_network_only(server: Server) -> None:
     server.site.metrics_networks = ()
     status, _, _ = await http(server, get("/metrics"))
     assert status == 404
+
+
+async def test_a_page_may_run_its_import_map_and_no_other_inline_script(
+    server: Server,
+) -> None:
+    digest = hashlib.sha256(b'{"imports": {}}').digest()
+    allowed = f"'sha256-{base64.b64encode(digest).decode()}'"
+    _, headers, _ = await http(server, get("/page.html"))
+    policy = headers["content-security-policy"]
+    assert f"script-src 'self' {allowed};" in policy
+    _, headers, _ = await http(server, get("/app.js"))
+    assert "script-src 'self';" in headers["content-security-policy"]

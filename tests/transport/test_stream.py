@@ -254,3 +254,37 @@ async def test_connections_per_address_are_limited(server: Server) -> None:
     await again.connect()
     assert await again.call("echo", 1) == 1
     assert server.hub.connections == 20
+
+
+async def test_connect_fails_when_no_welcome_comes(certificate: Certificate) -> None:
+    async def never(hello: Hello) -> Principal | tuple[int, str]:
+        await asyncio.Event().wait()
+        raise AssertionError
+
+    hub = Hub(registry, never, SessionConfig(handshake_timeout=5.0))
+    listener = await asyncio.get_running_loop().create_server(
+        lambda: StreamConnection(hub),
+        "127.0.0.1",
+        0,
+        ssl=certificate.server_context(["lg/1"]),
+    )
+    client = Client(
+        "127.0.0.1",
+        listener.sockets[0].getsockname()[1],
+        registry=registry,
+        build="test",
+        ssl_context=certificate.client_context(),
+        server_hostname="localhost",
+        config=SessionConfig(handshake_timeout=0.3),
+    )
+    try:
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(client.connect(), 5)
+        hub.config = SessionConfig(handshake_timeout=0.3)  # now the server gives up
+        client.session.config = SessionConfig(handshake_timeout=5.0)
+        with pytest.raises(SessionClosed) as closed:
+            await asyncio.wait_for(client.connect(), 5)
+        assert closed.value.code == CloseCode.HANDSHAKE_TIMEOUT
+    finally:
+        listener.close()
+        await listener.wait_closed()

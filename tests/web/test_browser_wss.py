@@ -6,9 +6,6 @@ page (``clients/web/testing/wss.html``) is driven through ``window.lg``."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,36 +31,6 @@ WEB = ROOT / "clients" / "web"
 MSGPACK = ROOT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
 PAGE = WEB / "testing" / "wss.html"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def import_map_source() -> str:
-    """The CSP source that admits the page's import map: its hash."""
-    found = re.search(
-        r'<script type="importmap">(.*?)</script>', PAGE.read_text(), re.DOTALL
-    )
-    assert found is not None
-    digest = hashlib.sha256(found[1].encode()).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
-
-
-class PageSite(Site):
-    """The server's site, whose policy also admits the page's import map.
-
-    The policy allows no inline script, and an import map can only be
-    inline; everything else of the policy stays as the server sends it.
-    """
-
-    def security_headers(self) -> list[tuple[str, str]]:
-        source = import_map_source()
-        return [
-            (
-                name,
-                value.replace("script-src 'self'", f"script-src 'self' {source}")
-                if name == "Content-Security-Policy"
-                else value,
-            )
-            for name, value in super().security_headers()
-        ]
 
 
 class RecordingHub(Hub):
@@ -128,7 +95,7 @@ async def app(certificate: Certificate) -> AsyncIterator[App]:
         app.tick(context.session, params)
         return params
 
-    site = PageSite(mounts=[("/vendor/msgpack/", MSGPACK), ("/", WEB)])
+    site = Site(mounts=[("/vendor/msgpack/", MSGPACK), ("/", WEB)])
     listener = await serve_tls(
         hub, site, certificate.server_context([]), "127.0.0.1", 0
     )

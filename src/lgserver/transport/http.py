@@ -12,15 +12,18 @@ content type, an ETag and the security headers, or an error page.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
 import mimetypes
+import re
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
+from typing import cast
 from urllib.parse import unquote, urlsplit
 
 import h11
@@ -69,11 +72,12 @@ _TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A whole HTTP response."""
+    """A whole HTTP response; ``scripts`` are extra CSP script sources."""
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    scripts: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -82,6 +86,23 @@ class _File:
     body: bytes
     etag: str
     content_type: str
+    scripts: tuple[str, ...]
+
+
+# A page's import map must be inline; the policy allows it by its hash
+# (and no other inline script).
+_IMPORT_MAP = re.compile(
+    rb'<script type="importmap">(.*?)</script>', re.DOTALL | re.IGNORECASE
+)
+
+
+def _import_map_hashes(body: bytes) -> tuple[str, ...]:
+    return tuple(
+        "'sha256-"
+        + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()
+        + "'"
+        for m in _IMPORT_MAP.finditer(body)
+    )
 
 
 @dataclass
@@ -107,10 +128,12 @@ class Site:
     )
     _cache: dict[Path, _File] = field(default_factory=dict)
 
-    def security_headers(self) -> list[tuple[str, str]]:
-        """Headers every response carries."""
+    def security_headers(self, scripts: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """Headers every response carries; ``scripts`` are more sources of
+        scripts the page may run (the hashes of its import maps)."""
+        script_src = " ".join(["'self'", *scripts])
         policy = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"default-src 'self'; script-src {script_src}; style-src 'self'; "
             "img-src 'self' data:; connect-src 'self' wss:; object-src 'none'; "
             f"base-uri 'none'; frame-ancestors {self.frame_ancestors}"
         )
@@ -166,6 +189,7 @@ class Site:
                 *common,
             ),
             body,
+            file.scripts,
         )
 
     def _may_read_metrics(self, address: str | None) -> bool:
@@ -211,7 +235,8 @@ class Site:
         content_type = _TYPES.get(path.suffix) or (
             mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )
-        file = _File(stamp, body, etag, content_type)
+        scripts = _import_map_hashes(body) if path.suffix == ".html" else ()
+        file = _File(stamp, body, etag, content_type, scripts)
         self._cache[path] = file
         return file
 
@@ -264,8 +289,9 @@ class HttpConnection(asyncio.Protocol):
         self._max_message = hub.config.max_frame_size + 4
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
 
     def data_received(self, data: bytes) -> None:
         if self._ws is not None:
@@ -327,7 +353,7 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
     def _send_response(self, response: Response) -> None:
-        headers = [*response.headers, *self._site.security_headers()]
+        headers = [*response.headers, *self._site.security_headers(response.scripts)]
         if not any(name == "Content-Length" for name, _ in headers) and (
             response.status >= 200 and response.status not in (204, 304)
         ):

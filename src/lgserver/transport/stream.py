@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 from ..protocol.session import ServerSession
 from ..server.hub import Hub
@@ -31,8 +31,9 @@ class StreamConnection(asyncio.Protocol):
         self._session: ServerSession | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else None
         self._session = self._hub.connection_made(self, address)

@@ -1,0 +1,206 @@
+"""The running server: the store, the certificate, the hub and the
+listeners, started in that order and stopped in the reverse one.
+
+:func:`serve` runs a :class:`Daemon` until SIGTERM or SIGINT, which shut it
+down gracefully: stop accepting, tell every client to reconnect later
+(GOING_AWAY), flush the store, return. SIGHUP reloads the certificate; a
+development certificate is also renewed by a timer before it expires,
+without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .protocol.codec import Registry
+from .protocol.errors import CloseCode
+from .server.auth import StoreAuthenticator
+from .server.hub import CallContext, Hub, HubLimits
+from .server.metrics import Metrics
+from .store.sqlite import SqliteStore
+from .tls import (
+    ServerCertificate,
+    fingerprint_hex,
+    next_rotation,
+    server_certificate,
+    server_ssl_context,
+)
+from .transport.http import Site
+from .transport.listener import serve_tls
+
+__all__ = ["Daemon", "serve"]
+
+logger = logging.getLogger("lgserver.server")
+
+_CHECKOUT = Path(__file__).resolve().parents[2]
+#: The browser clients, served from the checkout lgserver runs from.
+WEB_ROOT = _CHECKOUT / "clients" / "web"
+#: The MessagePack library the browser clients import.
+MSGPACK_ROOT = _CHECKOUT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
+DATABASE = "lgserver.db"
+
+
+class Daemon:
+    """Everything a running lgserver holds.
+
+    Args:
+        config: The configuration.
+        registry: The message classes; the protocol's own by default.
+    """
+
+    def __init__(self, config: Config, registry: Registry | None = None) -> None:
+        self.config = config
+        self.registry = registry or Registry()
+        self.metrics = Metrics()
+        self.store: SqliteStore | None = None
+        self.hub: Hub | None = None
+        self.certificate: ServerCertificate | None = None
+        self.port = 0
+        self._listener: asyncio.Server | None = None
+        self._rotation: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        """Open the store, load the certificate and listen.
+
+        Raises:
+            lgserver.store.errors.StoreError: The database cannot be used.
+            lgserver.tls.CertificateError: The certificate cannot be used.
+            OSError: The port cannot be bound.
+        """
+        config = self.config
+        data_dir = config.server.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = await SqliteStore.open(
+            data_dir / DATABASE,
+            on_commit=lambda writes, seconds: self.metrics.commit_seconds.observe(
+                seconds
+            ),
+        )
+        self.certificate = server_certificate(config)
+        context = server_ssl_context(
+            self.certificate.cert_file, self.certificate.key_file
+        )
+        limits = config.limits
+        self.hub = Hub(
+            self.registry,
+            StoreAuthenticator(self.store),
+            config.session_config(),
+            limits=HubLimits(
+                max_connections=limits.max_connections,
+                max_connections_per_address=limits.max_connections_per_address,
+                messages_per_second=limits.messages_per_second,
+                burst=limits.burst,
+            ),
+            metrics=self.metrics,
+        )
+        self._register_methods(self.hub)
+        mounts = [("/", WEB_ROOT)]
+        if MSGPACK_ROOT.is_dir():
+            mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
+        site = Site(mounts=mounts, metrics=self.metrics.render)
+        self._listener = await serve_tls(
+            self.hub, site, context, config.server.host, config.server.port
+        )
+        self._context = context
+        self.port = self._listener.sockets[0].getsockname()[1]
+        logger.info(
+            "listening on %s port %d (TLS: lg/1 and http/1.1)",
+            config.server.host,
+            self.port,
+        )
+        self._announce_certificate()
+        self._schedule_rotation()
+
+    @staticmethod
+    def _register_methods(hub: Hub) -> None:
+        @hub.method("session.whoami")
+        async def whoami(context: CallContext, params: Any) -> Any:
+            principal = context.principal
+            return {
+                "session": context.session.session_id,
+                "kind": principal.kind,
+                "name": principal.name,
+                "display_name": principal.display_name,
+            }
+
+    def reload_certificate(self) -> None:
+        """Load the certificate again (a renewed development one, or
+        production files replaced on disk); new connections present it."""
+        certificate = server_certificate(self.config)
+        self._context.load_cert_chain(certificate.cert_file, certificate.key_file)
+        self.certificate = certificate
+        self._announce_certificate()
+        self._schedule_rotation()
+
+    async def stop(self) -> None:
+        """Stop accepting, send every client away, flush the store."""
+        if self._rotation is not None:
+            self._rotation.cancel()
+        if self._listener is not None:
+            self._listener.close()
+        if self.hub is not None:
+            self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+            await asyncio.sleep(0.05)  # let the transports flush
+        if self.store is not None:
+            await self.store.close()
+        logger.info("stopped")
+
+    def _announce_certificate(self) -> None:
+        certificate = self.certificate
+        assert certificate is not None
+        kind = "development" if certificate.development else "configured"
+        logger.info(
+            "%s certificate %s, SHA-256 %s, valid until %s",
+            kind,
+            certificate.cert_file,
+            fingerprint_hex(certificate.sha256),
+            certificate.certificate.not_valid_after_utc.isoformat(),
+        )
+
+    def _schedule_rotation(self) -> None:
+        if self._rotation is not None:
+            self._rotation.cancel()
+            self._rotation = None
+        certificate = self.certificate
+        if certificate is None or not certificate.development:
+            return
+        due = next_rotation(certificate.certificate, self.config.tls.rotate_before)
+        delay = max(1.0, (due - dt.datetime.now(dt.UTC)).total_seconds())
+        loop = asyncio.get_running_loop()
+        self._rotation = loop.call_later(delay, self.reload_certificate)
+
+
+async def serve(
+    config: Config, *, on_ready: Callable[[Daemon], None] | None = None
+) -> None:
+    """Run lgserver until SIGTERM or SIGINT, then shut it down gracefully.
+
+    Args:
+        config: The configuration.
+        on_ready: Called once the daemon listens.
+    """
+    daemon = Daemon(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload_certificate)
+    try:
+        await daemon.start()
+        if on_ready is not None:
+            on_ready(daemon)
+        await stopping.wait()
+        logger.info("shutting down")
+    finally:
+        await daemon.stop()
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(number)
