@@ -11,8 +11,11 @@ PY_SOURCES := src tests bench
 
 .PHONY: run test lint pytest pytest-pure jstest bench clean
 
-run: $(PY_STAMP)
-	$(BIN)/lgserver
+# The first start makes the database and an administrator with a random
+# password, printed once.
+run: $(PY_STAMP) $(JS_STAMP)
+	@test -f data/lgserver.db || $(BIN)/lgserver init --generate-password
+	$(BIN)/lgserver serve
 
 test: lint pytest pytest-pure jstest
 
