@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -430,7 +431,8 @@ async def test_malformed_user_names(store: SqliteStore, name: str) -> None:
 
 
 async def test_roles(store: SqliteStore) -> None:
-    user = await store.create_user("op", "h", "operator", "Op")  # type: ignore[arg-type]
+    role: Any = "operator"  # a plain string, as a caller might pass
+    user = await store.create_user("op", "h", role, "Op")
     assert user.role is Role.OPERATOR
     with pytest.raises(ValueError):
         await store.create_user("root", "h", "root", "Root")  # type: ignore[arg-type]

@@ -49,6 +49,17 @@ class Server:
     certificate: Certificate
     site: Site
 
+    def native(self) -> Client:
+        """A raw-frame client of this server."""
+        return Client(
+            "127.0.0.1",
+            self.port,
+            registry=registry,
+            build="test",
+            ssl_context=self.context(),
+            server_hostname="localhost",
+        )
+
     def context(self, alpn: list[str] | None = None) -> ssl.SSLContext:
         context = self.certificate.client_context()
         if alpn:
@@ -258,14 +269,7 @@ async def test_text_and_oversized_messages_end_the_session(server: Server) -> No
 
 
 async def test_a_native_client_shares_the_port(server: Server) -> None:
-    client = Client(
-        "127.0.0.1",
-        server.port,
-        registry=registry,
-        build="test",
-        ssl_context=server.context(),
-        server_hostname="localhost",
-    )
+    client = server.native()
     await client.connect()
     assert await client.call("echo", 7) == 7
     await client.close()
@@ -274,14 +278,7 @@ async def test_a_native_client_shares_the_port(server: Server) -> None:
 
 
 async def test_metrics_for_the_local_network_only(server: Server) -> None:
-    native = Client(
-        "127.0.0.1",
-        server.port,
-        registry=registry,
-        build="test",
-        ssl_context=server.context(),
-        server_hostname="localhost",
-    )
+    native = server.native()
     await native.connect()
     assert await native.call("echo", "x") == "x"
     status, headers, body = await http(server, get("/metrics"))
