@@ -305,3 +305,27 @@ async def test_a_page_may_run_its_import_map_and_no_other_inline_script(
     assert f"script-src 'self' {allowed};" in policy
     _, headers, _ = await http(server, get("/app.js"))
     assert "script-src 'self';" in headers["content-security-policy"]
+
+
+async def test_junk_before_the_tls_handshake_is_dropped(server: Server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: plain\r\n\r\n" + bytes(range(256)))
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no answer
+    writer.close()
+    status, _, _ = await http(server, get("/healthz"))
+    assert status == 200
+
+
+async def test_a_foreign_alpn_gets_http_and_a_clear_error(server: Server) -> None:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        server.port,
+        ssl=server.context(["h2"]),
+        server_hostname="localhost",
+    )
+    ssl_object = writer.get_extra_info("ssl_object")
+    assert ssl_object.selected_alpn_protocol() is None
+    writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.startswith(b"HTTP/1.1 405 ")  # PRI is no HTTP/1.1 method
+    writer.close()
