@@ -34,7 +34,7 @@ from .tls import (
     server_ssl_context,
 )
 from .transport.http import Site
-from .transport.listener import serve_tls
+from .transport.listener import serve_plain, serve_tls
 
 __all__ = ["Daemon", "serve"]
 
@@ -65,6 +65,7 @@ class Daemon:
         self.certificate: ServerCertificate | None = None
         self.port = 0
         self._listener: asyncio.Server | None = None
+        self._plain: asyncio.Server | None = None
         self._rotation: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -111,6 +112,19 @@ class Daemon:
         )
         self._context = context
         self.port = self._listener.sockets[0].getsockname()[1]
+        if config.server.plain_port:
+            self._plain = await serve_plain(
+                self.hub,
+                site,
+                config.server.host,
+                config.server.plain_port,
+                config.server.trusted_proxies,
+            )
+            logger.info(
+                "listening on %s port %d (plain HTTP, for a TLS proxy in front)",
+                config.server.host,
+                config.server.plain_port,
+            )
         logger.info(
             "listening on %s port %d (TLS: lg/1 and http/1.1)",
             config.server.host,
@@ -144,8 +158,9 @@ class Daemon:
         """Stop accepting, send every client away, flush the store."""
         if self._rotation is not None:
             self._rotation.cancel()
-        if self._listener is not None:
-            self._listener.close()
+        for listener in (self._listener, self._plain):
+            if listener is not None:
+                listener.close()
         if self.hub is not None:
             self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             await asyncio.sleep(0.05)  # let the transports flush

@@ -275,9 +275,16 @@ class HttpConnection(asyncio.Protocol):
         site: What plain requests are answered with.
     """
 
-    def __init__(self, hub: Hub, site: Site) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        site: Site,
+        trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (),
+    ) -> None:
         self._hub = hub
         self._site = site
+        self._trusted = trusted_proxies
+        self._client: str | None = None
         self._transport: asyncio.Transport | None = None
         self._http = h11.Connection(
             h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD
@@ -347,7 +354,8 @@ class HttpConnection(asyncio.Protocol):
         if headers.get("upgrade", "").lower() == "websocket":
             self._upgrade(request, target, headers)
             return
-        response = self._site.respond(method, target, headers, self._address())
+        self._client = self._client_address(headers)
+        response = self._site.respond(method, target, headers, self._client)
         self._send_response(response)
         if self._http.our_state is h11.MUST_CLOSE:
             self._close()
@@ -384,6 +392,7 @@ class HttpConnection(asyncio.Protocol):
     def _upgrade(
         self, request: h11.Request, target: str, headers: dict[str, str]
     ) -> None:
+        self._client = self._client_address(headers)
         path = urlsplit(target).path
         if path != "/ws" or request.method != b"GET":
             self._send_response(self._site._error(404, "not found"))
@@ -418,7 +427,7 @@ class HttpConnection(asyncio.Protocol):
                 if isinstance(event, Request):
                     self._write(ws.send(AcceptConnection()))
                     self._session = self._hub.connection_made(
-                        self, self._address(), "websocket"
+                        self, self._client, "websocket"
                     )
                 elif isinstance(event, BytesMessage):
                     self._message += event.data
@@ -483,6 +492,24 @@ class HttpConnection(asyncio.Protocol):
             return None
         peer = self._transport.get_extra_info("peername")
         return str(peer[0]) if peer else None
+
+    def _client_address(self, headers: dict[str, str]) -> str | None:
+        """The client's address: the peer's, unless the peer is a trusted
+        proxy, whose X-Forwarded-For then names it (the last address in it
+        that is not a trusted proxy too)."""
+        address = self._address()
+        forwarded = headers.get("x-forwarded-for")
+        if not self._trusted or forwarded is None:
+            return address
+        hops = [address or "", *reversed(forwarded.split(","))]
+        for hop in (text.strip() for text in hops):
+            try:
+                ip = ip_address(hop)
+            except ValueError:
+                return address  # a malformed header proves nothing
+            if not any(ip in network for network in self._trusted):
+                return hop
+        return address
 
     def _write(self, data: bytes) -> None:
         if data and self._transport is not None and not self._transport.is_closing():

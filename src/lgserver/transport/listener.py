@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 
 from ..server.hub import Hub
 from .http import HttpConnection, Site
 from .stream import StreamConnection
 
-__all__ = ["ALPN_PROTOCOLS", "TlsConnection", "serve_tls"]
+__all__ = ["ALPN_PROTOCOLS", "TlsConnection", "serve_plain", "serve_tls"]
 
 ALPN_PROTOCOLS = ["lg/1", "http/1.1"]
 
@@ -74,4 +75,28 @@ async def serve_tls(
         ssl=context,
         ssl_handshake_timeout=hub.config.handshake_timeout,
         **options,
+    )
+
+
+async def serve_plain(
+    hub: Hub,
+    site: Site,
+    host: str,
+    port: int,
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = (),
+    **options: Any,
+) -> asyncio.Server:
+    """Listen for plain HTTP/1.1 behind a proxy that terminates TLS.
+
+    Args:
+        hub: The hub that owns the sessions.
+        site: What HTTP requests are answered with.
+        host: The address to bind; keep it private to the proxy.
+        port: The port, or 0 for any free one.
+        trusted_proxies: The proxies whose X-Forwarded-For names the client.
+        options: Passed on to ``loop.create_server``.
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: HttpConnection(hub, site, trusted_proxies), host, port, **options
     )
