@@ -313,6 +313,13 @@ def _host(text: str) -> str:
     return text
 
 
+def _build(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > 128 or not text.isprintable():
+        raise _Invalid(f"{text!r} is not a client build")
+    return text
+
+
 def _optional_host(text: str) -> str:
     return _host(text) if text.strip() else ""
 
@@ -358,6 +365,8 @@ class ServerSettings:
         trusted_proxies: Networks whose connections may name the client's
             address on their behalf.
         data_dir: Where the database and the development certificate live.
+        accepted_builds: Client builds accepted in HELLO, by prefix (a build
+            is accepted if it starts with one of them); empty accepts any.
     """
 
     host: str = field(default="127.0.0.1", metadata=_kind(_Text(_host)))
@@ -367,6 +376,9 @@ class ServerSettings:
         default=(), metadata=_kind(_List(_network, "networks in CIDR notation"))
     )
     data_dir: Path = field(default=Path("data"), metadata=_kind(_Path(optional=False)))
+    accepted_builds: tuple[str, ...] = field(
+        default=(), metadata=_kind(_List(_build, "client builds"))
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class Daemon:
                 burst=limits.burst,
             ),
             metrics=self.metrics,
+            accepted_builds=config.server.accepted_builds,
         )
         self._register_methods(self.hub)
         mounts = [("/", WEB_ROOT)]

@@ -147,3 +147,23 @@ async def test_shutdown_tells_every_client_to_go_away() -> None:
         assert close_codes(bytes(link.written)) == [CloseCode.GOING_AWAY]
         assert link.closed
     assert hub.sessions == 0
+
+
+async def test_a_foreign_build_is_told_to_reload() -> None:
+    hub = Hub(registry, accept_all, accepted_builds=("web-2026.", "native-"))
+    client = ClientSession(registry, build="web-2025.01")
+    link = MemoryLink(client)
+    server = hub.connection_made(link)
+    client.connection_made(0.0)
+    hub.data_received(server, client.data_to_send())
+    await asyncio.sleep(0)
+    assert close_codes(bytes(link.written)) == [CloseCode.BUILD_REFUSED]
+
+    current = ClientSession(registry, build="web-2026.12.3")
+    link = MemoryLink(current)
+    server = hub.connection_made(link)
+    current.connection_made(0.0)
+    hub.data_received(server, current.data_to_send())
+    await asyncio.sleep(0)
+    link.deliver()
+    assert current.state is SessionState.OPEN

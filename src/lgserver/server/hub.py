@@ -150,6 +150,10 @@ class Hub:
         registry: The server's message classes.
         authenticate: Decides on each HELLO.
         config: Session settings announced to every client.
+        limits: Limits on connections and messages.
+        metrics: Where the hub counts; a new set by default.
+        accepted_builds: Client builds accepted, by prefix; empty accepts
+            any. Others are refused with BUILD_REFUSED.
         clock: The monotonic clock; ``time.monotonic`` by default.
     """
 
@@ -161,11 +165,13 @@ class Hub:
         *,
         limits: HubLimits | None = None,
         metrics: Metrics | None = None,
+        accepted_builds: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.config = config or SessionConfig()
         self.limits = limits or HubLimits()
+        self.accepted_builds = accepted_builds
         self.connections = 0
         self._per_address: dict[str, int] = {}
         self.metrics = metrics or Metrics()
@@ -350,7 +356,15 @@ class Hub:
     async def _accept(self, entry: _Entry, hello: Hello) -> None:
         session = entry.session
         try:
-            verdict = await self._authenticate(hello)
+            if self.accepted_builds and not hello.build.startswith(
+                self.accepted_builds
+            ):
+                verdict: Principal | tuple[int, str] = (
+                    CloseCode.BUILD_REFUSED,
+                    "this client build is not accepted; reload the page",
+                )
+            else:
+                verdict = await self._authenticate(hello)
         except Exception:
             logger.exception("authentication failed")
             verdict = (CloseCode.INTERNAL_ERROR, "internal error")
