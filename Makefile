@@ -55,6 +55,8 @@ jstest: $(JS_STAMP)
 
 bench: $(PY_STAMP)
 	$(BIN)/python -m bench.codec
+	$(BIN)/python -m bench.sessions
+	$(BIN)/python -m bench.calls
 
 clean:
 	rm -rf $(VENV) node_modules
