@@ -37,6 +37,7 @@ from typing import Any
 
 import uvloop
 
+from lgserver.config import Config
 from lgserver.protocol.codec import Registry
 from lgserver.protocol.messages import Hello
 from lgserver.server.hub import CallContext, Hub, HubLimits, Principal
@@ -213,7 +214,8 @@ async def _listen(kind: str, context: ssl.SSLContext, connections: int) -> Any:
             messages_per_second=1e9,
             burst=1_000_000_000,
         )
-        hub = Hub(Registry(), _admit, limits=limits)
+        # the session settings a deployed server has by default
+        hub = Hub(Registry(), _admit, Config().session_config(), limits=limits)
         hub.method("echo")(_echo)
         return await serve_tls(hub, Site(), context, HOST, 0, backlog=BACKLOG)
     protocol = _Idle if kind == "idle" else _Echo

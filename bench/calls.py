@@ -56,7 +56,7 @@ from lgserver.protocol.codec import Registry
 from lgserver.protocol.events import MessageReceived, SessionEnded, SessionEstablished
 from lgserver.protocol.frames import encode_message
 from lgserver.protocol.messages import Call, Result
-from lgserver.protocol.session import ClientSession
+from lgserver.protocol.session import ClientSession, SessionConfig
 
 from ._server import ServerProcess, client_context, write_certificate
 
@@ -128,7 +128,13 @@ class _Caller(_Pump):
 
     def __init__(self, registry: Registry) -> None:
         super().__init__()
-        self._session = ClientSession(registry, build="bench", auth={"visitor": "c"})
+        # acknowledgements ride along with the next call, as in lgserver.client
+        self._session = ClientSession(
+            registry,
+            build="bench",
+            auth={"visitor": "c"},
+            config=SessionConfig(ack_delay=0.02),
+        )
         self._ids = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

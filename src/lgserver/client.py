@@ -99,6 +99,8 @@ class Client:
     ) -> None:
         self.host = host
         self.port = port
+        # acknowledgements wait a moment to ride along with the next call
+        config = config or SessionConfig(ack_delay=0.02)
         self.session = ClientSession(registry, build=build, auth=auth, config=config)
         ssl_context.set_alpn_protocols([ALPN])
         self._ssl = ssl_context

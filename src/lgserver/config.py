@@ -433,6 +433,8 @@ class SessionSettings:
             RESUME.
         replay_max_messages: Unacknowledged messages kept for replay.
         replay_max_bytes: Bytes of unacknowledged messages kept.
+        ack_delay: Seconds an acknowledgement may wait to go out with the
+            answer that usually follows, instead of in a write of its own.
     """
 
     max_frame_size: int = field(
@@ -443,6 +445,7 @@ class SessionSettings:
     handshake_timeout: float = field(default=10.0, metadata=_POSITIVE)
     replay_max_messages: int = field(default=4096, metadata=_COUNT)
     replay_max_bytes: int = field(default=4 << 20, metadata=_COUNT)
+    ack_delay: float = field(default=0.02, metadata=_kind(_Number(0, inclusive=True)))
 
     def to_protocol(
         self, limits: LimitsSettings | None = None, *, auto_ack: bool = True
@@ -465,6 +468,7 @@ class SessionSettings:
             replay_max_messages=self.replay_max_messages,
             replay_max_bytes=self.replay_max_bytes,
             auto_ack=auto_ack,
+            ack_delay=self.ack_delay,
             limits=limits.codec_limits(self.max_frame_size),
         )
 

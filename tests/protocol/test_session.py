@@ -608,3 +608,29 @@ def test_random_bytes_only_ever_close_the_session(
         client.send(Text("still here"))
         link.settle(1.0)
         assert hub.received[link.server.key][-1] == Text("still here")
+
+
+def test_a_delayed_ack_rides_along_with_the_answer() -> None:
+    _hub, client, link = established(SessionConfig(ack_delay=0.05))
+    server = link.server
+    client.send(Text("question"))
+    link.collect()
+    server.receive_data(bytes(link.up), 1.0)
+    link.up.clear()
+    assert server.data_to_send() == b""  # the ACK waits for company
+    assert server.get_timer() == pytest.approx(1.05)
+    server.send(Text("answer"))
+    frames = FrameDecoder().feed(server.data_to_send())
+    kinds = [(f.kind, f.channel) for f in frames]
+    assert kinds == [(FrameKind.MESSAGE, 0), (FrameKind.CONTROL, Opcode.ACK)]
+
+    # with nothing to ride along with, it goes alone when its time comes
+    client.send(Text("another"))
+    link.collect()
+    server.receive_data(bytes(link.up), 2.0)
+    link.up.clear()
+    assert server.data_to_send() == b""
+    server.handle_timer(2.05)
+    (ack,) = FrameDecoder().feed(server.data_to_send())
+    assert (ack.kind, ack.channel) == (FrameKind.CONTROL, Opcode.ACK)
+    assert struct.unpack(">Q", ack.payload)[0] == 2

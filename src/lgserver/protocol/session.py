@@ -124,6 +124,10 @@ class SessionConfig:
         auto_ack: Acknowledge received messages at once. When False, the
             application calls :meth:`Session.acknowledge` (a server that
             acknowledges only what it has stored).
+        ack_delay: Seconds an ACK may wait for another frame to go out with
+            (an answer usually follows a request at once); 0 sends each ACK
+            as soon as there is something to acknowledge. Keep it well
+            under the 200 ms of ``docs/protocol.md`` section 6.3.
         limits: Limits on decoded values.
     """
 
@@ -134,6 +138,7 @@ class SessionConfig:
     replay_max_messages: int = 4096
     replay_max_bytes: int = 4 << 20
     auto_ack: bool = True
+    ack_delay: float = 0.0
     limits: Limits = field(default_factory=Limits)
 
 
@@ -184,6 +189,7 @@ class Session:
         self._received = 0
         self._ack_target = 0
         self._acked = 0
+        self._ack_due: float | None = None
 
         # timers
         self._last_sent = 0.0
@@ -254,6 +260,8 @@ class Session:
         """The bytes to write to the current connection, and forget them."""
         if not self._out:
             return b""
+        if self._ack_due is not None:
+            self._send_ack()  # a waiting ACK rides along
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -272,6 +280,8 @@ class Session:
         if self.state is SessionState.OPEN and self._connected:
             deadlines.append(self._last_sent + self._heartbeat)
             deadlines.append(self._last_received + 2 * self._heartbeat)
+            if self._ack_due is not None:
+                deadlines.append(self._ack_due)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -286,6 +296,8 @@ class Session:
             self._handshake_timed_out()
             return
         if self.state is SessionState.OPEN and self._connected:
+            if self._ack_due is not None and now >= self._ack_due:
+                self._send_ack()
             if now >= self._last_received + 2 * self._heartbeat:
                 self._detach(CloseCode.HEARTBEAT_TIMEOUT)
             elif now >= self._last_sent + self._heartbeat:
@@ -442,7 +454,16 @@ class Session:
         self.frames_sent += 1
 
     def _queue_ack(self) -> None:
-        if self._ack_target > self._acked and self.state is SessionState.OPEN:
+        if self._ack_target <= self._acked or self.state is not SessionState.OPEN:
+            return
+        if self._out or self.config.ack_delay <= 0:
+            self._send_ack()
+        elif self._ack_due is None:
+            self._ack_due = self._now + self.config.ack_delay
+
+    def _send_ack(self) -> None:
+        self._ack_due = None
+        if self._ack_target > self._acked and self._connected:
             self._acked = self._ack_target
             self._write(encode_control(Opcode.ACK, _u64.pack(self._acked)))
 
@@ -458,6 +479,7 @@ class Session:
 
     def _detach(self, code: CloseCode | None) -> None:
         self._connected = False
+        self._ack_due = None
         self._out.clear()
         self._handshake_deadline = None
         self._frames = FrameDecoder(self.config.max_frame_size)
