@@ -57,6 +57,7 @@ bench: $(PY_STAMP)
 	$(BIN)/python -m bench.codec
 	$(BIN)/python -m bench.sessions
 	$(BIN)/python -m bench.calls
+	$(BIN)/python -m bench.resume
 
 clean:
 	rm -rf $(VENV) node_modules

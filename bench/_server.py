@@ -12,7 +12,8 @@ The kinds are
 * ``lgserver``: a :class:`~lgserver.server.hub.Hub` behind
   :func:`~lgserver.transport.listener.serve_tls`, accepting every HELLO
   whose credentials hold ``visitor``, with a method ``echo`` that returns
-  its params and limits raised out of the way;
+  its params, a method ``later`` that does so after that many seconds,
+  and limits raised out of the way;
 * ``idle``: a bare TLS server whose connections stay open and discard
   what they read;
 * ``echo``: a bare TLS server that sends back every frame it reads, a
@@ -205,6 +206,13 @@ async def _echo(context: CallContext, params: Any) -> Any:
     return params
 
 
+async def _later(context: CallContext, params: Any) -> Any:
+    """Answer after ``params`` seconds: long enough to cut the connection
+    between the call and its answer."""
+    await asyncio.sleep(float(params))
+    return params
+
+
 async def _listen(kind: str, context: ssl.SSLContext, connections: int) -> Any:
     loop = asyncio.get_running_loop()
     if kind == "lgserver":
@@ -217,6 +225,7 @@ async def _listen(kind: str, context: ssl.SSLContext, connections: int) -> Any:
         # the session settings a deployed server has by default
         hub = Hub(Registry(), _admit, Config().session_config(), limits=limits)
         hub.method("echo")(_echo)
+        hub.method("later")(_later)
         return await serve_tls(hub, Site(), context, HOST, 0, backlog=BACKLOG)
     protocol = _Idle if kind == "idle" else _Echo
     return await loop.create_server(
