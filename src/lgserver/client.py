@@ -17,6 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+)
+from wsproto.utilities import ProtocolError as WebSocketError
+
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
 from .protocol.events import (
@@ -25,6 +36,7 @@ from .protocol.events import (
     SessionEnded,
     SessionEstablished,
 )
+from .protocol.frames import split_frames
 from .protocol.messages import Call, CallError, Result
 from .protocol.session import ClientSession, SessionConfig, SessionState
 
@@ -55,19 +67,82 @@ class RemoteCallError(Exception):
 
 
 class _Connection(asyncio.Protocol):
+    """Raw frames over TLS (ALPN ``lg/1``)."""
+
     def __init__(self, client: Client) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses
         self.transport = cast(asyncio.Transport, transport)
+        self.ready.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self.client._data_received(self, data)
+        self.client._data_received(self, data, whole=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("connection lost"))
         self.client._connection_lost(self)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+
+class _WebSocketConnection(_Connection):
+    """Frames over a WebSocket (``/ws`` over HTTP/1.1), one a message."""
+
+    def __init__(self, client: Client, host: str) -> None:
+        super().__init__(client)
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.host = host
+        self.message = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.ws.send(Request(host=self.host, target="/ws")))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                self._event(event)
+        except WebSocketError:
+            self._give_up("the WebSocket broke down")
+
+    def _event(self, event: object) -> None:
+        if isinstance(event, AcceptConnection):
+            self.ready.set_result(None)
+        elif isinstance(event, RejectConnection):
+            self._give_up(f"the WebSocket was refused ({event.status_code})")
+        elif isinstance(event, BytesMessage):
+            self.message += event.data
+            if event.message_finished:
+                message = bytes(self.message)
+                self.message.clear()
+                self.client._data_received(self, message, whole=True)
+        elif isinstance(event, Ping) and self.transport is not None:
+            self.transport.write(self.ws.send(event.response()))
+        elif isinstance(event, CloseConnection) and self.transport is not None:
+            self.transport.close()
+
+    def _give_up(self, why: str) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(
+                b"".join(
+                    self.ws.send(BytesMessage(data=frame))
+                    for frame in split_frames(data)
+                )
+            )
 
 
 class Client:
@@ -79,8 +154,10 @@ class Client:
         registry: The client's message classes.
         build: The client's build, announced in HELLO.
         auth: Credentials for HELLO.
-        ssl_context: The TLS settings; ALPN ``lg/1`` is set on it.
+        ssl_context: The TLS settings; the ALPN of the transport is set on it.
         server_hostname: The name to check the certificate against.
+        transport: ``"lg/1"`` for raw frames, ``"websocket"`` for frames
+            over a WebSocket (what a browser uses).
         config: Session settings (frame limit, handshake timeout).
     """
 
@@ -95,14 +172,18 @@ class Client:
         ssl_context: ssl.SSLContext,
         server_hostname: str | None = None,
         config: SessionConfig | None = None,
+        transport: str = "lg/1",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if transport not in ("lg/1", "websocket"):
+            raise ValueError(f"unknown transport {transport!r}")
+        self.transport = transport
         self.host = host
         self.port = port
         # acknowledgements wait a moment to ride along with the next call
         config = config or SessionConfig(ack_delay=0.02)
         self.session = ClientSession(registry, build=build, auth=auth, config=config)
-        ssl_context.set_alpn_protocols([ALPN])
+        ssl_context.set_alpn_protocols([ALPN if transport == "lg/1" else "http/1.1"])
         self._ssl = ssl_context
         self._server_hostname = server_hostname
         self._clock = clock
@@ -190,20 +271,35 @@ class Client:
 
     async def _open_connection(self) -> None:
         loop = asyncio.get_running_loop()
+        host = self._server_hostname or self.host
+        make: Callable[[], _Connection]
+        if self.transport == "websocket":
+            make = lambda: _WebSocketConnection(self, host)  # noqa: E731
+        else:
+            make = lambda: _Connection(self)  # noqa: E731
         _, connection = await loop.create_connection(
-            lambda: _Connection(self),
+            make,
             self.host,
             self.port,
             ssl=self._ssl,
             server_hostname=self._server_hostname,
         )
+        try:
+            await connection.ready
+        except ConnectionError:
+            if connection.transport is not None:
+                connection.transport.close()
+            raise
         self._connection = connection
         self.session.connection_made(self._clock())
         self._after()
 
-    def _data_received(self, connection: _Connection, data: bytes) -> None:
+    def _data_received(self, connection: _Connection, data: bytes, whole: bool) -> None:
         if connection is self._connection:
-            self.session.receive_data(data, self._clock())
+            if whole:
+                self.session.receive_message(data, self._clock())
+            else:
+                self.session.receive_data(data, self._clock())
             self._after()
 
     def _connection_lost(self, connection: _Connection) -> None:
@@ -218,8 +314,8 @@ class Client:
     def _after(self) -> None:
         connection = self._connection
         data = self.session.data_to_send()
-        if data and connection is not None and connection.transport is not None:
-            connection.transport.write(data)
+        if data and connection is not None:
+            connection.send(data)
         while (event := self.session.next_event()) is not None:
             self._handle(event)
         self._schedule()

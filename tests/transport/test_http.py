@@ -329,3 +329,47 @@ async def test_a_foreign_alpn_gets_http_and_a_clear_error(server: Server) -> Non
     answer = await asyncio.wait_for(reader.read(), 5)
     assert answer.startswith(b"HTTP/1.1 405 ")  # PRI is no HTTP/1.1 method
     writer.close()
+
+
+async def test_the_python_client_over_a_websocket_resumes(server: Server) -> None:
+    client = Client(
+        "127.0.0.1",
+        server.port,
+        registry=registry,
+        build="test",
+        ssl_context=server.context(),
+        server_hostname="localhost",
+        transport="websocket",
+    )
+    await client.connect()
+    assert await client.call("echo", "over /ws") == "over /ws"
+    calls = [asyncio.ensure_future(client.call("echo", n)) for n in range(50)]
+    await asyncio.sleep(0)
+    client.drop_connection()
+    assert await asyncio.gather(*calls) == list(range(50))
+    assert client.reconnects == 1
+    await client.close()
+
+
+async def test_a_native_websocket_needs_no_origin(server: Server) -> None:
+    server.site.allowed_origins = frozenset()
+    client = Client(
+        "127.0.0.1",
+        server.port,
+        registry=registry,
+        build="test",
+        ssl_context=server.context(),
+        server_hostname="localhost",
+        transport="websocket",
+    )
+    await client.connect()  # no Origin: not a browser, so accepted
+    await client.close()
+    with pytest.raises(ValueError):
+        Client(
+            "127.0.0.1",
+            1,
+            registry=registry,
+            build="test",
+            ssl_context=server.context(),
+            transport="carrier pigeon",
+        )

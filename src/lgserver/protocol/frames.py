@@ -37,6 +37,7 @@ __all__ = [
     "encode_control",
     "encode_media",
     "encode_message",
+    "split_frames",
 ]
 
 # A frame of 1 MiB holds any chat message and a video keyframe of a few
@@ -107,6 +108,7 @@ _message_header = struct.Struct(">IBBHQ")
 _media_header = struct.Struct(">IBBHQI")
 _media_body = struct.Struct(">QI")
 _unpack_header = _header.unpack_from
+_length = struct.Struct(">I")
 _unpack_seq = struct.Struct(">Q").unpack_from
 
 # The smallest ``length`` each kind allows: the rest of the common header
@@ -179,6 +181,19 @@ def encode_media(
     except struct.error as exc:
         raise LocalProtocolError(f"cannot encode media frame: {exc}") from None
     return header + data
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """Cut a run of whole frames, as a session writes them, into frames:
+    one a WebSocket message (section 2.6)."""
+    frames = []
+    position = 0
+    while position < len(data):
+        (length,) = _length.unpack_from(data, position)
+        end = position + 4 + length
+        frames.append(data[position:end])
+        position = end
+    return frames
 
 
 def decode_media(payload: bytes) -> tuple[MediaHeader, memoryview]:

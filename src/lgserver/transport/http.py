@@ -18,7 +18,6 @@ import hashlib
 import logging
 import mimetypes
 import re
-import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
@@ -41,6 +40,7 @@ from wsproto.utilities import LocalProtocolError as WebSocketLocalError
 from wsproto.utilities import RemoteProtocolError as WebSocketProtocolError
 
 from ..protocol.errors import CloseCode
+from ..protocol.frames import split_frames
 from ..protocol.session import ServerSession
 from ..server.hub import Hub
 
@@ -253,18 +253,6 @@ class Site:
 
 class _Stop(Exception):
     """The connection is closing: stop reading requests."""
-
-
-def split_frames(data: bytes) -> list[bytes]:
-    """Cut a run of whole frames (as the hub writes them) into frames."""
-    frames = []
-    position = 0
-    while position < len(data):
-        (length,) = struct.unpack_from(">I", data, position)
-        end = position + 4 + length
-        frames.append(data[position:end])
-        position = end
-    return frames
 
 
 class HttpConnection(asyncio.Protocol):
