@@ -49,8 +49,8 @@ class Server:
     certificate: Certificate
     site: Site
 
-    def native(self) -> Client:
-        """A raw-frame client of this server."""
+    def native(self, transport: str = "lg/1") -> Client:
+        """A Python client of this server, over ``transport``."""
         return Client(
             "127.0.0.1",
             self.port,
@@ -58,6 +58,7 @@ class Server:
             build="test",
             ssl_context=self.context(),
             server_hostname="localhost",
+            transport=transport,
         )
 
     def context(self, alpn: list[str] | None = None) -> ssl.SSLContext:
@@ -332,15 +333,7 @@ async def test_a_foreign_alpn_gets_http_and_a_clear_error(server: Server) -> Non
 
 
 async def test_the_python_client_over_a_websocket_resumes(server: Server) -> None:
-    client = Client(
-        "127.0.0.1",
-        server.port,
-        registry=registry,
-        build="test",
-        ssl_context=server.context(),
-        server_hostname="localhost",
-        transport="websocket",
-    )
+    client = server.native("websocket")
     await client.connect()
     assert await client.call("echo", "over /ws") == "over /ws"
     calls = [asyncio.ensure_future(client.call("echo", n)) for n in range(50)]
@@ -353,15 +346,7 @@ async def test_the_python_client_over_a_websocket_resumes(server: Server) -> Non
 
 async def test_a_native_websocket_needs_no_origin(server: Server) -> None:
     server.site.allowed_origins = frozenset()
-    client = Client(
-        "127.0.0.1",
-        server.port,
-        registry=registry,
-        build="test",
-        ssl_context=server.context(),
-        server_hostname="localhost",
-        transport="websocket",
-    )
+    client = server.native("websocket")
     await client.connect()  # no Origin: not a browser, so accepted
     await client.close()
     with pytest.raises(ValueError):

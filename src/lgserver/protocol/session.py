@@ -504,9 +504,7 @@ class Session:
 
     def _end(self, code: int, reason: str, *, remote: bool) -> None:
         if self._connected and not remote:
-            raw = reason.encode("utf-8")[:MAX_REASON_BYTES]
-            raw = raw.decode("utf-8", "ignore").encode("utf-8")
-            self._write(encode_control(Opcode.CLOSE, _close_code.pack(code) + raw))
+            self._write(_encode_close(code, reason))
         self.state = SessionState.CLOSED
         self._connected = False
         self._handshake_deadline = self._grace_deadline = None
@@ -519,6 +517,14 @@ class Session:
         if type(value) is not cls:
             raise RemoteProtocolError("handshake frame of the wrong type")
         return value
+
+
+def _encode_close(code: int, reason: str) -> bytes:
+    """A CLOSE frame; the reason is cut to its limit on a character
+    boundary (section 2.2)."""
+    raw = reason.encode("utf-8")[:MAX_REASON_BYTES]
+    raw = raw.decode("utf-8", "ignore").encode("utf-8")
+    return encode_control(Opcode.CLOSE, _close_code.pack(code) + raw)
 
 
 def _read_u64(body: bytes) -> int:
@@ -716,12 +722,7 @@ class ServerSession(Session):
         # take the new connection over from the session that received it
         farewell = b""
         if self._connected:
-            self._write(
-                encode_control(
-                    Opcode.CLOSE,
-                    _close_code.pack(CloseCode.SESSION_REPLACED) + b"replaced",
-                )
-            )
+            self._write(_encode_close(CloseCode.SESSION_REPLACED, "replaced"))
             farewell = self.data_to_send()
         self._attach(now)
         self._frames = other._frames
