@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -127,3 +128,129 @@ def test_serve_reports_a_port_it_cannot_bind(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert "cannot start" in result.stderr
+
+
+# The daemon with one more method, which stores what it is given and
+# answers once the store has committed it: what a chat message goes through.
+STORING_SERVER = """
+import asyncio, dataclasses, os, sys
+from pathlib import Path
+import uvloop
+from lgserver.config import load_config
+from lgserver.daemon import serve
+from lgserver.store.interface import Duplicate
+
+config = load_config(None, os.environ)
+server = dataclasses.replace(
+    config.server, data_dir=Path(sys.argv[1]), port=int(sys.argv[2])
+)
+config = dataclasses.replace(config, server=server)
+
+def ready(daemon):
+    @daemon.hub.method("test.store")
+    async def store(context, params):
+        record = await daemon.store.append_message(
+            "load", context.principal.name, params["id"], params["body"]
+        )
+        return isinstance(record, Duplicate)
+    print("ready", flush=True)
+
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    runner.run(serve(config, on_ready=ready))
+"""
+
+
+def start_storing_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", STORING_SERVER, str(data_dir), str(port)],
+        # a load test: the rate limit for people is far too low
+        env={**os.environ, "LGSERVER_LIMITS_MESSAGES_PER_SECOND": "1000000"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+class Sender:
+    """A customer sending messages as fast as the server acknowledges
+    them, a few in flight at once."""
+
+    def __init__(self, running: Running, visitor: str) -> None:
+        self.visitor = visitor
+        self.client = running.client(visitor=visitor)
+        self.sent = 0  # each message is one call: its seq is its number
+        self.answered: set[int] = set()
+
+    def acknowledged(self) -> set[int]:
+        """The messages the server has acknowledged in the protocol."""
+        through = self.sent - self.client.session.unacknowledged
+        return set(range(1, through + 1))
+
+    async def send_one(self, number: int) -> bool:
+        message = {"id": f"{self.visitor}-{number}", "body": b"x" * 200}
+        duplicate: bool = await self.client.call("test.store", message)
+        self.answered.add(number)
+        return duplicate
+
+    async def run(self) -> None:
+        await self.client.connect()
+
+        async def lane() -> None:
+            while True:
+                self.sent += 1
+                await self.send_one(self.sent)
+
+        await asyncio.gather(*(lane() for _ in range(8)))
+
+
+async def test_no_acknowledged_message_is_lost_to_sigkill(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    process = start_storing_server(data_dir, port)
+    running = Running(data_dir, port, process)
+    try:
+        senders = [Sender(running, f"visitor-{n:02}") for n in range(6)]
+        tasks = [asyncio.create_task(s.run()) for s in senders]
+        while sum(len(s.answered) for s in senders) < 3000:
+            await asyncio.sleep(0.01)
+            assert not any(t.done() for t in tasks)
+        process.kill()
+        process.wait()
+        await asyncio.sleep(0.3)  # read what the server sent before it died
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+        # every message answered was acknowledged, and the other way round
+        acknowledged = {s.visitor: s.acknowledged() for s in senders}
+        for sender in senders:
+            assert acknowledged[sender.visitor] <= sender.answered
+
+        # restarted: every acknowledged message is there; resending
+        # everything finds the stored ones duplicates and stores the rest
+        process = start_storing_server(data_dir, port)
+        for sender in senders:
+            await sender.client.close()
+            sender.client = running.client(visitor=sender.visitor)
+            await sender.client.connect()
+            duplicates = await asyncio.gather(
+                *(sender.send_one(n) for n in range(1, sender.sent + 1))
+            )
+            stored_before = {n for n, dup in enumerate(duplicates, 1) if dup}
+            assert acknowledged[sender.visitor] <= stored_before
+            await sender.client.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    database = sqlite3.connect(data_dir / "lgserver.db")
+    rows = database.execute("SELECT client_msg_id FROM messages").fetchall()
+    database.close()
+    expected = {f"{s.visitor}-{n}" for s in senders for n in range(1, s.sent + 1)}
+    assert sorted(row[0] for row in rows) == sorted(expected)
+    assert sum(len(a) for a in acknowledged.values()) >= 2500

@@ -12,7 +12,7 @@ from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.events import MessageReceived, SessionEnded
 from lgserver.protocol.frames import FrameDecoder, FrameKind, Opcode
-from lgserver.protocol.messages import Event, Hello
+from lgserver.protocol.messages import Call, Event, Hello, Result
 from lgserver.protocol.session import ClientSession, SessionConfig, SessionState
 from lgserver.server.hub import Hub, Principal
 
@@ -167,3 +167,110 @@ async def test_a_foreign_build_is_told_to_reload() -> None:
     await asyncio.sleep(0)
     link.deliver()
     assert current.state is SessionState.OPEN
+
+
+def acks(data: bytes) -> list[int]:
+    return [
+        struct.unpack(">Q", f.payload)[0]
+        for f in FrameDecoder().feed(data)
+        if f.kind == FrameKind.CONTROL and f.channel == Opcode.ACK
+    ]
+
+
+def slow_hub() -> tuple[Hub, dict[str, asyncio.Event]]:
+    """A hub whose ``wait`` method returns when the test lets it."""
+    hub = Hub(registry, accept_all)
+    gates: dict[str, asyncio.Event] = {}
+
+    @hub.method("wait")
+    async def wait(context: Any, name: str) -> str:
+        await gates.setdefault(name, asyncio.Event()).wait()
+        return name
+
+    return hub, gates
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_call_is_acknowledged_once_answered_and_in_order() -> None:
+    hub, gates = slow_hub()
+    client, link = await open_session(hub)
+    (session,) = hub._by_key.values()
+    link.written.clear()
+    for number, name in enumerate(["a", "b", "c"], 1):
+        client.send(Call(number, "wait", name))
+    client.send(Event("after the calls"))
+    hub.data_received(session, client.data_to_send())
+    await settle()
+    assert acks(bytes(link.written)) == []
+
+    # the second and third answers go out; their ACK waits for the first
+    gates["b"].set()
+    gates["c"].set()
+    await settle()
+    assert acks(bytes(link.written)) == []
+    gates["a"].set()
+    await settle()
+    assert acks(bytes(link.written)) == [4]
+    link.deliver()
+    answers = [
+        e.value.value
+        for e in iter(client.next_event, None)
+        if isinstance(e, MessageReceived) and isinstance(e.value, Result)
+    ]
+    assert answers == ["b", "c", "a"]
+    assert client.unacknowledged == 0
+
+
+async def test_a_message_other_than_a_call_is_acknowledged_at_once() -> None:
+    hub, _ = slow_hub()
+    client, link = await open_session(hub)
+    (session,) = hub._by_key.values()
+    link.written.clear()
+    client.send(Event("hello"))
+    hub.data_received(session, client.data_to_send())
+    assert acks(bytes(link.written)) == [1]
+
+
+async def test_a_resume_replays_what_was_not_answered_and_runs_it_once() -> None:
+    hub, gates = slow_hub()
+    runs: list[str] = []
+
+    @hub.method("count")
+    async def count(context: Any, name: str) -> str:
+        runs.append(name)
+        return name
+
+    client, link = await open_session(hub)
+    (session,) = hub._by_key.values()
+    client.send(Call(1, "count", "first"))
+    client.send(Call(2, "wait", "held"))
+    client.send(Call(3, "count", "third"))
+    hub.data_received(session, client.data_to_send())
+    await settle()
+    assert runs == ["first", "third"]
+    link.deliver()  # the ACK of the first call only
+
+    client.connection_lost(1.0)
+    hub.connection_lost(session)
+    new_link = MemoryLink(client)
+    pending = hub.connection_made(new_link)
+    client.connection_made(2.0)
+    assert hub.data_received(pending, client.data_to_send()) is session
+    new_link.deliver()  # WELCOME acknowledges the first call only
+    assert client.unacknowledged == 2
+    hub.data_received(session, client.data_to_send())  # the replay: dropped
+    gates["held"].set()
+    await settle()
+    new_link.deliver()
+    assert runs == ["first", "third"]
+    assert client.unacknowledged == 0
+    results = [
+        e.value.value
+        for e in iter(client.next_event, None)
+        if isinstance(e, MessageReceived) and isinstance(e.value, Result)
+    ]
+    assert sorted(results) == ["first", "held", "third"]

@@ -749,7 +749,7 @@ class ServerSession(Session):
             self.session_id or "",
             self._token,
             resumed,
-            self._received,
+            self._ack_target,
             self.config.max_frame_size,
             self._heartbeat,
             self._grace,

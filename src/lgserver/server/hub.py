@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from ..protocol.codec import Registry
@@ -141,10 +141,20 @@ class _Entry:
     transport: str = ""
     frames_received: int = 0
     frames_sent: int = 0
+    # seqs of received messages not yet acknowledged, in order, and those
+    # of them already handled
+    handling: deque[int] = field(default_factory=deque)
+    handled: set[int] = field(default_factory=set)
 
 
 class Hub:
     """Sessions and their connections, for every transport.
+
+    The hub acknowledges a client's message only once it has been handled:
+    a call once its method has returned (so a method that stores something
+    and returns after the store commits makes the acknowledgement mean
+    "durable"), other messages at once. Acknowledgements are cumulative, so
+    a slow call holds back those of the messages after it.
 
     Args:
         registry: The server's message classes.
@@ -169,7 +179,7 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
-        self.config = config or SessionConfig()
+        self.config = replace(config or SessionConfig(), auto_ack=False)
         self.limits = limits or HubLimits()
         self.accepted_builds = accepted_builds
         self.connections = 0
@@ -300,8 +310,8 @@ class Hub:
             adopted = self._handle(entry, event)
             if adopted is not None:
                 owner = adopted
+        self._flush(entry)  # what handling the events wrote (acks)
         if session.state is SessionState.CLOSED:
-            self._flush(entry)
             self._forget(entry)
         else:
             self._schedule(session)
@@ -328,7 +338,15 @@ class Hub:
             if not self._take_token(entry):
                 session.close(CloseCode.RATE_LIMITED, "too many messages")
             elif isinstance(event.value, Call):
-                self._start_call(entry, event.value)
+                if event.seq:
+                    entry.handling.append(event.seq)
+                self._start_call(entry, event.value, event.seq)
+            elif not entry.handling:
+                if event.seq:
+                    session.acknowledge(event.seq)
+            elif event.seq:  # handled already, acknowledged after the calls
+                entry.handling.append(event.seq)
+                entry.handled.add(event.seq)
         elif isinstance(event, HelloReceived):
             self._start(entry, self._accept(entry, event.hello))
         elif isinstance(event, ResumeRequested):
@@ -414,10 +432,23 @@ class Hub:
         entry.tasks.add(task)
         task.add_done_callback(entry.tasks.discard)
 
-    def _start_call(self, entry: _Entry, call: Call) -> None:
-        self._start(entry, self._run_call(entry, call))
+    def _start_call(self, entry: _Entry, call: Call, seq: int) -> None:
+        self._start(entry, self._run_call(entry, call, seq))
 
-    async def _run_call(self, entry: _Entry, call: Call) -> None:
+    def _handled(self, entry: _Entry, seq: int) -> None:
+        """Call ``seq`` has been answered: acknowledge it and the messages
+        after it handled before it, unless an earlier call still runs."""
+        handling, handled = entry.handling, entry.handled
+        if handling[0] != seq:
+            handled.add(seq)
+            return
+        last = handling.popleft()
+        while handling and handling[0] in handled:
+            last = handling.popleft()
+            handled.remove(last)
+        entry.session.acknowledge(last)
+
+    async def _run_call(self, entry: _Entry, call: Call, seq: int) -> None:
         session = entry.session
         method = self._methods.get(call.method)
         answer: Result | CallError
@@ -438,6 +469,8 @@ class Hub:
             session.send(answer)
         except LocalProtocolError:
             session.send(CallError(call.id, ErrorCode.TOO_LARGE, "result too large"))
+        if seq:
+            self._handled(entry, seq)
         self._after(session)
 
     def _schedule(self, session: ServerSession) -> None:
