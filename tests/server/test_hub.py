@@ -26,14 +26,17 @@ class MemoryLink:
     client: ClientSession
     written: bytearray = field(default_factory=bytearray)
     closed: bool = False
+    writes: int = 0
 
     def write(self, data: bytes) -> None:
         self.written += data
+        self.writes += 1
 
     def close(self) -> None:
         self.closed = True
 
-    def deliver(self) -> None:
+    async def deliver(self) -> None:
+        await asyncio.sleep(0)  # the hub writes once a turn of the loop
         data = bytes(self.written)
         self.written.clear()
         if data:
@@ -62,7 +65,7 @@ async def open_session(hub: Hub, **auth: Any) -> tuple[ClientSession, MemoryLink
     hub.data_received(server, client.data_to_send())
     await asyncio.sleep(0)  # the authenticator runs in a task
     await asyncio.sleep(0)
-    link.deliver()
+    await link.deliver()
     return client, link
 
 
@@ -94,7 +97,7 @@ async def test_resume_moves_the_session_to_the_new_link() -> None:
     assert owner is session
     assert old_link.closed
     assert close_codes(bytes(old_link.written)) == [CloseCode.SESSION_REPLACED]
-    new_link.deliver()
+    await new_link.deliver()
     events = []
     while (event := client.next_event()) is not None:
         events.append(event)
@@ -129,9 +132,10 @@ async def test_one_encoding_goes_to_every_session() -> None:
     clients = [await open_session(hub) for _ in range(3)]
     payload = registry.encoder.encode(Event("to all", [1, 2, 3]))
     hub.send_encoded(list(hub._by_key.values()), payload)
+    await asyncio.sleep(0)
     for client, link in clients:
         assert payload in bytes(link.written)
-        link.deliver()
+        await link.deliver()
         received = [e for e in iter(client.next_event, None)]
         assert any(
             isinstance(e, MessageReceived) and e.value == Event("to all", [1, 2, 3])
@@ -165,7 +169,7 @@ async def test_a_foreign_build_is_told_to_reload() -> None:
     current.connection_made(0.0)
     hub.data_received(server, current.data_to_send())
     await asyncio.sleep(0)
-    link.deliver()
+    await link.deliver()
     assert current.state is SessionState.OPEN
 
 
@@ -215,7 +219,7 @@ async def test_a_call_is_acknowledged_once_answered_and_in_order() -> None:
     gates["a"].set()
     await settle()
     assert acks(bytes(link.written)) == [4]
-    link.deliver()
+    await link.deliver()
     answers = [
         e.value.value
         for e in iter(client.next_event, None)
@@ -232,6 +236,7 @@ async def test_a_message_other_than_a_call_is_acknowledged_at_once() -> None:
     link.written.clear()
     client.send(Event("hello"))
     hub.data_received(session, client.data_to_send())
+    await asyncio.sleep(0)
     assert acks(bytes(link.written)) == [1]
 
 
@@ -252,7 +257,7 @@ async def test_a_resume_replays_what_was_not_answered_and_runs_it_once() -> None
     hub.data_received(session, client.data_to_send())
     await settle()
     assert runs == ["first", "third"]
-    link.deliver()  # the ACK of the first call only
+    await link.deliver()  # the ACK of the first call only
 
     client.connection_lost(1.0)
     hub.connection_lost(session)
@@ -260,12 +265,12 @@ async def test_a_resume_replays_what_was_not_answered_and_runs_it_once() -> None
     pending = hub.connection_made(new_link)
     client.connection_made(2.0)
     assert hub.data_received(pending, client.data_to_send()) is session
-    new_link.deliver()  # WELCOME acknowledges the first call only
+    await new_link.deliver()  # WELCOME acknowledges the first call only
     assert client.unacknowledged == 2
     hub.data_received(session, client.data_to_send())  # the replay: dropped
     gates["held"].set()
     await settle()
-    new_link.deliver()
+    await new_link.deliver()
     assert runs == ["first", "third"]
     assert client.unacknowledged == 0
     results = [
@@ -274,3 +279,28 @@ async def test_a_resume_replays_what_was_not_answered_and_runs_it_once() -> None
         if isinstance(e, MessageReceived) and isinstance(e.value, Result)
     ]
     assert sorted(results) == ["first", "held", "third"]
+
+
+async def test_answers_ready_in_one_turn_of_the_loop_go_out_in_one_write() -> None:
+    hub, _ = slow_hub()
+
+    @hub.method("echo")
+    async def echo(context: Any, params: Any) -> Any:
+        return params
+
+    client, link = await open_session(hub)
+    (session,) = hub._by_key.values()
+    link.writes = 0
+    for number in range(1, 33):
+        client.send(Call(number, "echo", number))
+    hub.data_received(session, client.data_to_send())
+    await settle()
+    assert link.writes == 1
+    assert acks(bytes(link.written)) == [32]
+    await link.deliver()
+    results = [
+        e.value.value
+        for e in iter(client.next_event, None)
+        if isinstance(e, MessageReceived) and isinstance(e.value, Result)
+    ]
+    assert results == list(range(1, 33))

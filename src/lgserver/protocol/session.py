@@ -190,6 +190,7 @@ class Session:
         self._ack_target = 0
         self._acked = 0
         self._ack_due: float | None = None
+        self._ack_now = False  # an ACK for the next data_to_send
 
         # timers
         self._last_sent = 0.0
@@ -258,10 +259,10 @@ class Session:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the current connection, and forget them."""
+        if self._ack_now or (self._ack_due is not None and self._out):
+            self._send_ack()  # a waiting ACK rides along
         if not self._out:
             return b""
-        if self._ack_due is not None:
-            self._send_ack()  # a waiting ACK rides along
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -457,12 +458,14 @@ class Session:
         if self._ack_target <= self._acked or self.state is not SessionState.OPEN:
             return
         if self._out or self.config.ack_delay <= 0:
-            self._send_ack()
+            # one ACK for everything acknowledged until the bytes are taken
+            self._ack_now = True
         elif self._ack_due is None:
             self._ack_due = self._now + self.config.ack_delay
 
     def _send_ack(self) -> None:
         self._ack_due = None
+        self._ack_now = False
         if self._ack_target > self._acked and self._connected:
             self._acked = self._ack_target
             self._write(encode_control(Opcode.ACK, _u64.pack(self._acked)))
@@ -480,6 +483,7 @@ class Session:
     def _detach(self, code: CloseCode | None) -> None:
         self._connected = False
         self._ack_due = None
+        self._ack_now = False
         self._out.clear()
         self._handshake_deadline = None
         self._frames = FrameDecoder(self.config.max_frame_size)

@@ -135,6 +135,8 @@ class _Entry:
     link: Link | None = None
     address: str | None = None
     timer: asyncio.TimerHandle | None = None
+    due: float = 0.0  # when the timer fires, on the hub's clock
+    dirty: bool = False  # written to since the last flush
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     tokens: float = 0.0
     refilled_at: float = 0.0
@@ -194,6 +196,7 @@ class Hub:
         self._by_key: dict[bytes, ServerSession] = {}
         self._expired: OrderedDict[bytes, None] = OrderedDict()
         self._methods: dict[str, Method] = {}
+        self._dirty: list[_Entry] = []
         self.on_session_ended: list[Callable[[ServerSession, SessionEnded], None]] = []
 
     # -- what the application registers
@@ -300,22 +303,33 @@ class Hub:
     # -- the machinery
 
     def _after(self, session: ServerSession) -> ServerSession:
-        """Flush, handle events and rearm the timer after any change."""
+        """Handle events, plan a flush and rearm the timer after any change."""
         owner = session
         entry = self._entries.get(session)
         if entry is None:
             return session
-        self._flush(entry)
         while (event := session.next_event()) is not None:
             adopted = self._handle(entry, event)
             if adopted is not None:
                 owner = adopted
-        self._flush(entry)  # what handling the events wrote (acks)
         if session.state is SessionState.CLOSED:
             self._forget(entry)
         else:
+            if not entry.dirty:
+                # everything written to sessions until the loop's next turn
+                # goes out then, one write a connection
+                entry.dirty = True
+                if not self._dirty:
+                    asyncio.get_running_loop().call_soon(self._flush_dirty)
+                self._dirty.append(entry)
             self._schedule(session)
         return owner
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for entry in dirty:
+            entry.dirty = False
+            self._flush(entry)
 
     def _flush(self, entry: _Entry) -> None:
         session = entry.session
@@ -420,7 +434,8 @@ class Hub:
         old_entry = self._entries[old]
         if old_entry.link is not None and farewell:
             old_entry.link.write(farewell)
-        self._release(old_entry, close=True)
+        # what the session has to send now is for its new connection
+        self._release(old_entry, close=True, flush=False)
         old_entry.link, old_entry.address = entry.link, entry.address
         old_entry.transport = entry.transport
         entry.link = entry.address = None
@@ -474,14 +489,16 @@ class Hub:
         self._after(session)
 
     def _schedule(self, session: ServerSession) -> None:
-        entry = self._entries[session]
-        if entry.timer is not None:
-            entry.timer.cancel()
-            entry.timer = None
         deadline = session.get_timer()
         if deadline is None:
             return
+        entry = self._entries[session]
+        if entry.timer is not None:
+            if entry.due <= deadline:
+                return  # early is harmless: it looks again when it fires
+            entry.timer.cancel()
         loop = asyncio.get_running_loop()
+        entry.due = deadline
         delay = max(0.0, deadline - self._clock())
         entry.timer = loop.call_later(delay, self._on_timer, session)
 
@@ -502,11 +519,15 @@ class Hub:
             else:
                 del self._per_address[address]
 
-    def _release(self, entry: _Entry, *, close: bool) -> None:
-        """Let go of the entry's connection, closing it if asked."""
-        link, entry.link = entry.link, None
-        if link is None:
+    def _release(self, entry: _Entry, *, close: bool, flush: bool = True) -> None:
+        """Let go of the entry's connection, closing it if asked after
+        writing what waits for it (unless told not to)."""
+        if entry.link is None:
             return
+        if close and flush:
+            self._flush(entry)
+        link, entry.link = entry.link, None
+        assert link is not None
         self._count(entry.address, -1)
         self.metrics.connections.labels(entry.transport).dec()
         entry.address = None
