@@ -4,6 +4,7 @@ with connections cut in the middle and resumed."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ import pytest
 from lgserver.client import Client, RemoteCallError, SessionClosed
 from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
-from lgserver.protocol.frames import FrameDecoder, FrameKind, Opcode
-from lgserver.protocol.messages import Event, Hello
+from lgserver.protocol.frames import FrameDecoder, FrameKind, Opcode, encode_control
+from lgserver.protocol.messages import PROTOCOL_VERSION, Event, Hello, Resume
 from lgserver.protocol.session import SessionConfig
 from lgserver.server.hub import CallContext, CallFailed, Hub, HubLimits, Principal
 from lgserver.transport.stream import StreamConnection
@@ -64,7 +65,7 @@ async def server(certificate: Certificate) -> AsyncIterator[Server]:
     hub = Hub(
         registry,
         authenticate,
-        SessionConfig(grace=1.0, heartbeat=0.5),
+        SessionConfig(grace=1.0, heartbeat=0.5, handshake_timeout=0.5),
         limits=HubLimits(
             max_connections_per_address=20, messages_per_second=500, burst=400
         ),
@@ -201,8 +202,23 @@ async def raw_exchange(server: Server, data: bytes) -> list[tuple[int, int, byte
         (struct.pack(">IBBH", 1 << 30, 0, 0, 1), CloseCode.FRAME_TOO_LARGE),
         (struct.pack(">IBBH", 4, 9, 0, 0), CloseCode.UNKNOWN_KIND),
         (struct.pack(">IBBH", 5, 0, 0, 1) + b"\xc1", CloseCode.INVALID_DATA),
+        (
+            encode_control(
+                Opcode.HELLO, registry.encoder.encode(Hello(99, "test", None, 65536))
+            ),
+            CloseCode.UNSUPPORTED_VERSION,
+        ),
+        (
+            encode_control(
+                Opcode.RESUME,
+                registry.encoder.encode(
+                    Resume(PROTOCOL_VERSION, "test", secrets.token_bytes(32), 0, 65536)
+                ),
+            ),
+            CloseCode.RESUME_REJECTED,
+        ),
     ],
-    ids=["oversized", "unknown kind", "junk hello"],
+    ids=["oversized", "unknown kind", "junk hello", "wrong version", "forged token"],
 )
 async def test_bad_frames_are_closed_with_their_code(
     server: Server, data: bytes, code: int
@@ -288,3 +304,13 @@ async def test_connect_fails_when_no_welcome_comes(certificate: Certificate) -> 
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_a_connection_that_never_says_hello_is_closed(server: Server) -> None:
+    client = server.client()
+    await client.connect()
+    frames = await raw_exchange(server, b"")
+    assert [(k, c) for k, c, _ in frames] == [(FrameKind.CONTROL, Opcode.CLOSE)]
+    assert struct.unpack(">H", frames[0][2][:2])[0] == CloseCode.HANDSHAKE_TIMEOUT
+    assert await client.call("echo", "still here") == "still here"
+    await client.close()
