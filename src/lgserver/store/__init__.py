@@ -6,6 +6,8 @@ errors live in :mod:`lgserver.store.errors`.
 """
 
 from .errors import (
+    Exists,
+    NotFound,
     SchemaTooNew,
     StoreClosed,
     StoreError,
@@ -15,11 +17,18 @@ from .errors import (
 )
 from .interface import (
     AuditRecord,
+    BanRecord,
+    CannedKind,
+    CannedRecord,
+    ChatRecord,
     CommitHook,
     CommitStats,
+    DepartmentRecord,
     Duplicate,
+    LeftMessageRecord,
     MessageRecord,
     Role,
+    Routing,
     Store,
     StoreLimits,
     UserRecord,
@@ -28,11 +37,20 @@ from .sqlite import SqliteStore
 
 __all__ = [
     "AuditRecord",
+    "BanRecord",
+    "CannedKind",
+    "CannedRecord",
+    "ChatRecord",
     "CommitHook",
     "CommitStats",
+    "DepartmentRecord",
     "Duplicate",
+    "Exists",
+    "LeftMessageRecord",
     "MessageRecord",
+    "NotFound",
     "Role",
+    "Routing",
     "SchemaTooNew",
     "SqliteStore",
     "Store",

@@ -69,8 +69,99 @@ _V1: Final = (
     """,
 )
 
+# Live chat: departments and who serves them, calls and their chats, the
+# messages customers leave, bans and predefined answers. Chat ids are random
+# text: they appear in URLs and must not be guessable.
+_V2: Final = (
+    """
+    CREATE TABLE departments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        title TEXT NOT NULL,
+        routing TEXT NOT NULL CHECK (routing IN ('offer', 'assign')),
+        accept_timeout REAL NOT NULL CHECK (accept_timeout > 0),
+        wait_limit REAL NOT NULL CHECK (wait_limit > 0),
+        email TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT
+    """,
+    "ALTER TABLE users ADD COLUMN max_chats INTEGER NOT NULL DEFAULT 3",
+    "ALTER TABLE users ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+    """
+    CREATE TABLE operator_departments (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        department_id INTEGER NOT NULL
+            REFERENCES departments (id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, department_id)
+    ) STRICT, WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE chats (
+        id TEXT PRIMARY KEY,
+        department TEXT NOT NULL,
+        visitor TEXT NOT NULL,
+        customer_name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        country TEXT NOT NULL,
+        origin_url TEXT NOT NULL,
+        placed_at INTEGER NOT NULL,
+        accepted_at INTEGER,
+        ended_at INTEGER,
+        outcome TEXT NOT NULL DEFAULT '',
+        operator TEXT NOT NULL DEFAULT ''
+    ) STRICT, WITHOUT ROWID
+    """,
+    "CREATE INDEX chats_by_visitor ON chats (visitor, placed_at)",
+    """
+    CREATE TABLE handovers (
+        id INTEGER PRIMARY KEY,
+        chat TEXT NOT NULL REFERENCES chats (id),
+        operator TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        note TEXT NOT NULL
+    ) STRICT
+    """,
+    "CREATE INDEX handovers_by_chat ON handovers (chat, id)",
+    """
+    CREATE TABLE left_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        department TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        visitor TEXT NOT NULL,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT
+    """,
+    """
+    CREATE TABLE bans (
+        id INTEGER PRIMARY KEY,
+        visitor TEXT NOT NULL,
+        address TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        lifted_at INTEGER,
+        CHECK (visitor != '' OR address != '')
+    ) STRICT
+    """,
+    "CREATE INDEX bans_by_visitor ON bans (visitor, expires_at)",
+    "CREATE INDEX bans_by_address ON bans (address, expires_at)",
+    """
+    CREATE TABLE canned (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'link')),
+        keyword TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL
+    ) STRICT
+    """,
+)
+
 #: The migration steps, oldest first; each is a sequence of statements.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -7,8 +7,10 @@ Every exception raised on purpose by :mod:`lgserver.store` derives from
     +-- SchemaTooNew     the database was written by a newer lgserver
     +-- StoreClosed      the store is closed or closing
     +-- WriteFailed      the transaction carrying a write failed
-    +-- UserExists       a user of that name exists already
-    +-- UserNotFound     no user of that name
+    +-- Exists           a record with that key exists already
+    |   +-- UserExists   a user of that name
+    +-- NotFound         no record has that key
+        +-- UserNotFound no user of that name
 
 Arguments that break a documented limit (a message body too large, a user
 name too long) raise :class:`ValueError`: the calling code is at fault and
@@ -23,6 +25,8 @@ outcome.
 from __future__ import annotations
 
 __all__ = [
+    "Exists",
+    "NotFound",
     "SchemaTooNew",
     "StoreClosed",
     "StoreError",
@@ -68,7 +72,37 @@ class WriteFailed(StoreError):
     """
 
 
-class UserExists(StoreError):
+class Exists(StoreError):
+    """A record with that key exists already.
+
+    Args:
+        kind: What kind of record: ``"user"``, ``"department"``,
+            ``"keyword"``.
+        key: The key asked for.
+    """
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key!r} exists already")
+        self.kind = kind
+        self.key = key
+
+
+class NotFound(StoreError):
+    """No record has that key.
+
+    Args:
+        kind: What kind of record: ``"user"``, ``"department"``, ``"chat"``,
+            ``"keyword"``, ``"ban"``.
+        key: The key asked for.
+    """
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"no {kind} {key!r}")
+        self.kind = kind
+        self.key = key
+
+
+class UserExists(Exists):
     """A user of that name exists already (names ignore ASCII case).
 
     Args:
@@ -76,11 +110,11 @@ class UserExists(StoreError):
     """
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"user {name!r} exists already")
+        super().__init__("user", name)
         self.name = name
 
 
-class UserNotFound(StoreError):
+class UserNotFound(NotFound):
     """No user has that name.
 
     Args:
@@ -88,5 +122,5 @@ class UserNotFound(StoreError):
     """
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"no user {name!r}")
+        super().__init__("user", name)
         self.name = name

@@ -12,18 +12,25 @@ microsecond precision, as the wire codec carries them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 __all__ = [
     "AuditRecord",
+    "BanRecord",
+    "CannedKind",
+    "CannedRecord",
+    "ChatRecord",
     "CommitHook",
     "CommitStats",
+    "DepartmentRecord",
     "Duplicate",
+    "LeftMessageRecord",
     "MessageRecord",
     "Role",
+    "Routing",
     "Store",
     "StoreLimits",
     "UserRecord",
@@ -93,6 +100,10 @@ class UserRecord:
         display_name: Name shown to customers and colleagues.
         disabled: A disabled user may not log in.
         created_at: When the user was created.
+        departments: The departments whose calls the user serves, by name.
+        max_chats: Most chats the user holds at once.
+        priority: Among operators otherwise equal, the higher is chosen
+            first.
     """
 
     id: int
@@ -102,6 +113,158 @@ class UserRecord:
     display_name: str
     disabled: bool
     created_at: dt.datetime
+    departments: tuple[str, ...] = ()
+    max_chats: int = 3
+    priority: int = 0
+
+
+class Routing(StrEnum):
+    """How a department gives its calls to operators."""
+
+    #: Every eligible operator sees the call; the first to accept takes it.
+    OFFER = "offer"
+    #: The call goes to one operator; unaccepted in time, to the next.
+    ASSIGN = "assign"
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentRecord:
+    """A department: a queue of calls and the operators who serve it.
+
+    Attributes:
+        id: Stable numeric id.
+        name: Short name, unique regardless of ASCII case; what the call
+            button names.
+        title: The name customers see.
+        routing: How calls reach operators.
+        accept_timeout: Seconds an assigned call waits for its operator
+            before it goes to the next one (``ASSIGN`` only).
+        wait_limit: Seconds of waiting after which the customer is offered
+            to leave a message.
+        email: Where messages left by customers are sent; empty for none.
+        created_at: When the department was created.
+    """
+
+    id: int
+    name: str
+    title: str
+    routing: Routing
+    accept_timeout: float
+    wait_limit: float
+    email: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRecord:
+    """A customer's call and the chat it became.
+
+    Attributes:
+        id: Random, unguessable id, safe in URLs.
+        department: The department whose queue it joined last.
+        visitor: The customer's visitor id.
+        customer_name: The name the customer gave, or empty.
+        address: The customer's network address.
+        country: ISO 3166 code of that address, or empty when unknown.
+        origin_url: The page the call was placed from.
+        placed_at: When the call was placed.
+        accepted_at: When an operator first accepted it, or None.
+        ended_at: When it ended, or None while it goes on.
+        outcome: How it ended (``served``, ``abandoned``, ``left_message``,
+            ``closed_inactive``...), or empty while it goes on.
+        operator: The operator holding it last, or empty.
+    """
+
+    id: str
+    department: str
+    visitor: str
+    customer_name: str
+    address: str
+    country: str
+    origin_url: str
+    placed_at: dt.datetime
+    accepted_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    outcome: str
+    operator: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeftMessageRecord:
+    """A message left by a customer whom nobody could serve.
+
+    Attributes:
+        id: Position in the store, increasing.
+        department: The department it is for.
+        chat: The call it came from, or empty.
+        visitor: The customer's visitor id.
+        name: The name the customer gave.
+        email: The address to answer.
+        text: What the customer wrote.
+        created_at: When it was left.
+    """
+
+    id: int
+    department: str
+    chat: str
+    visitor: str
+    name: str
+    email: str
+    text: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BanRecord:
+    """A ban: a visitor id, a network address, or both, kept from calling.
+
+    Attributes:
+        id: Stable numeric id.
+        visitor: The banned visitor id, or empty.
+        address: The banned address, or empty.
+        reason: Why, in the operator's words.
+        created_by: Who banned.
+        created_at: When.
+        expires_at: When the ban ends by itself.
+        lifted_at: When it was lifted before that, or None.
+    """
+
+    id: int
+    visitor: str
+    address: str
+    reason: str
+    created_by: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    lifted_at: dt.datetime | None
+
+
+class CannedKind(StrEnum):
+    """What a predefined answer inserts."""
+
+    TEXT = "text"
+    LINK = "link"
+
+
+@dataclass(frozen=True, slots=True)
+class CannedRecord:
+    """A predefined text or link an operator inserts with a click or a
+    keyword.
+
+    Attributes:
+        id: Stable numeric id.
+        kind: Text or link.
+        keyword: Short word that inserts it, unique regardless of ASCII
+            case.
+        title: What the operator's list shows.
+        body: The text, or the link's URL.
+    """
+
+    id: int
+    kind: CannedKind
+    keyword: str
+    title: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +323,9 @@ class StoreLimits:
         max_name: Longest user name.
         max_text: Longest display name and password hash.
         max_detail: Longest audit detail, once encoded as JSON.
+        max_url: Longest URL a call comes from.
+        max_note: Longest text of a message left, a handover note and a
+            predefined answer.
         max_page: Most records one listing returns.
     """
 
@@ -169,6 +335,8 @@ class StoreLimits:
     max_text: int = 256
     max_detail: int = 64 * 1024
     max_page: int = 1000
+    max_url: int = 4096
+    max_note: int = 16 * 1024
 
 
 class Store(Protocol):
@@ -318,4 +486,227 @@ class Store(Protocol):
             ValueError: If ``limit`` is below 1 or above the store's page
                 limit.
         """
+        ...
+
+    # -- departments and operators
+
+    async def create_department(
+        self,
+        name: str,
+        title: str,
+        routing: Routing = Routing.OFFER,
+        *,
+        accept_timeout: float = 30.0,
+        wait_limit: float = 300.0,
+        email: str = "",
+    ) -> DepartmentRecord:
+        """Create a department.
+
+        Raises:
+            Exists: If the name is taken (ignoring ASCII case).
+            ValueError: If an argument is malformed or beyond the limits, or
+                a time is not positive.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def update_department(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        routing: Routing | None = None,
+        accept_timeout: float | None = None,
+        wait_limit: float | None = None,
+        email: str | None = None,
+    ) -> DepartmentRecord:
+        """Change the given settings of a department; returns it changed.
+
+        Raises:
+            NotFound: If there is no such department.
+            ValueError: As for :meth:`create_department`.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def get_department(self, name: str) -> DepartmentRecord | None:
+        """The department of that name, regardless of ASCII case, or None."""
+        ...
+
+    async def list_departments(self) -> list[DepartmentRecord]:
+        """Every department, by name."""
+        ...
+
+    async def set_operator(
+        self,
+        name: str,
+        *,
+        departments: Sequence[str] | None = None,
+        max_chats: int | None = None,
+        priority: int | None = None,
+    ) -> UserRecord:
+        """Change what a user serves: the departments (replacing the old
+        set), the cap on chats (1 to 100) and the priority (-100 to 100).
+
+        Raises:
+            NotFound: If there is no such user, or no such department.
+            ValueError: If a number is out of range.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    # -- chats
+
+    async def create_chat(
+        self,
+        department: str,
+        visitor: str,
+        *,
+        customer_name: str = "",
+        address: str = "",
+        country: str = "",
+        origin_url: str = "",
+    ) -> ChatRecord:
+        """Record a new call; the store chooses its random id.
+
+        Raises:
+            ValueError: If an argument is empty where it may not be, or
+                beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def hand_over(self, chat: str, operator: str, note: str = "") -> ChatRecord:
+        """Record that ``operator`` now holds the chat (accepted it, or took
+        it over with the previous holder's ``note``).
+
+        Raises:
+            NotFound: If there is no such chat, or it has ended.
+            ValueError: If an argument is beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def end_chat(self, chat: str, outcome: str) -> ChatRecord:
+        """Record how a chat ended. Ending an ended chat changes nothing
+        and returns it as it was.
+
+        Raises:
+            NotFound: If there is no such chat.
+            ValueError: If ``outcome`` is empty or beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def get_chat(self, chat: str) -> ChatRecord | None:
+        """The chat of that id, or None."""
+        ...
+
+    async def list_handovers(self, chat: str) -> list[tuple[str, dt.datetime, str]]:
+        """Who held a chat, in order: operator, since when, and the note
+        they were given."""
+        ...
+
+    async def list_visitor_chats(
+        self, visitor: str, limit: int = 20
+    ) -> list[ChatRecord]:
+        """A customer's chats, the newest first.
+
+        Raises:
+            ValueError: If ``limit`` is below 1 or above the page limit.
+        """
+        ...
+
+    # -- messages left, bans, predefined answers
+
+    async def leave_message(
+        self,
+        department: str,
+        visitor: str,
+        name: str,
+        email: str,
+        text: str,
+        *,
+        chat: str = "",
+    ) -> LeftMessageRecord:
+        """Store a message a customer left for a department.
+
+        Raises:
+            ValueError: If the text or address is empty, or an argument is
+                beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def list_left_messages(
+        self, after_id: int = 0, limit: int = 100
+    ) -> list[LeftMessageRecord]:
+        """Messages left, in the order they were left.
+
+        Raises:
+            ValueError: If ``limit`` is below 1 or above the page limit.
+        """
+        ...
+
+    async def add_ban(
+        self,
+        *,
+        visitor: str = "",
+        address: str = "",
+        reason: str,
+        created_by: str,
+        seconds: float,
+    ) -> BanRecord:
+        """Ban a visitor id, an address, or both, for ``seconds``.
+
+        Raises:
+            ValueError: If both ``visitor`` and ``address`` are empty,
+                ``seconds`` is not positive, or an argument is beyond the
+                limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def find_ban(self, visitor: str, address: str) -> BanRecord | None:
+        """The ban in force now on that visitor id or that address, the
+        one that ends last, or None."""
+        ...
+
+    async def lift_ban(self, ban_id: int) -> BanRecord:
+        """End a ban now.
+
+        Raises:
+            NotFound: If there is no such ban.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def list_bans(self, *, active_only: bool = True) -> list[BanRecord]:
+        """Bans, the newest first: those in force, or every one."""
+        ...
+
+    async def add_canned(
+        self, kind: CannedKind, keyword: str, title: str, body: str
+    ) -> CannedRecord:
+        """Add a predefined text or link.
+
+        Raises:
+            Exists: If the keyword is taken (ignoring ASCII case).
+            ValueError: If an argument is empty or beyond the limits, or a
+                link is not an http or https URL.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def remove_canned(self, keyword: str) -> None:
+        """Remove a predefined answer.
+
+        Raises:
+            NotFound: If no answer has that keyword.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def list_canned(self) -> list[CannedRecord]:
+        """Every predefined answer, by keyword."""
         ...

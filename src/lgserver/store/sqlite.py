@@ -42,10 +42,13 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import os
+import secrets
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
@@ -53,14 +56,29 @@ from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
 import aiosqlite
 
 from ._schema import migrate
-from .errors import StoreClosed, StoreError, UserExists, UserNotFound, WriteFailed
+from .errors import (
+    Exists,
+    NotFound,
+    StoreClosed,
+    StoreError,
+    UserExists,
+    UserNotFound,
+    WriteFailed,
+)
 from .interface import (
     AuditRecord,
+    BanRecord,
+    CannedKind,
+    CannedRecord,
+    ChatRecord,
     CommitHook,
     CommitStats,
+    DepartmentRecord,
     Duplicate,
+    LeftMessageRecord,
     MessageRecord,
     Role,
+    Routing,
     Store,
     StoreLimits,
     UserRecord,
@@ -91,8 +109,28 @@ _INSERT_MESSAGE: Final = """
 """
 _MESSAGE_COLUMNS: Final = "id, chat, sender, client_msg_id, body, created_at"
 _USER_COLUMNS: Final = (
-    "id, name, password_hash, role, display_name, disabled, created_at"
+    "id, name, password_hash, role, display_name, disabled, created_at,"
+    " max_chats, priority,"
+    " (SELECT group_concat(d.name, char(31)) FROM operator_departments AS o"
+    "  JOIN departments AS d ON d.id = o.department_id WHERE o.user_id = users.id)"
 )
+_DEPARTMENT_COLUMNS: Final = (
+    "id, name, title, routing, accept_timeout, wait_limit, email, created_at"
+)
+_CHAT_COLUMNS: Final = (
+    "id, department, visitor, customer_name, address, country, origin_url,"
+    " placed_at, accepted_at, ended_at, outcome, operator"
+)
+_LEFT_COLUMNS: Final = "id, department, chat, visitor, name, email, text, created_at"
+_BAN_COLUMNS: Final = (
+    "id, visitor, address, reason, created_by, created_at, expires_at, lifted_at"
+)
+_CANNED_COLUMNS: Final = "id, kind, keyword, title, body"
+# Bounds of an operator's settings.
+_MAX_CHATS: Final = 100
+_PRIORITY: Final = 100
+# The longest ban, in microseconds: a hundred years.
+_LONGEST_BAN: Final = 100 * 365 * 86400 * 10**6
 _AUDIT_COLUMNS: Final = "id, at, actor, action, detail"
 
 
@@ -501,6 +539,454 @@ class SqliteStore(Store):
         )
         return [_audit(row) for row in rows]
 
+    # -- departments and operators
+
+    async def create_department(
+        self,
+        name: str,
+        title: str,
+        routing: Routing = Routing.OFFER,
+        *,
+        accept_timeout: float = 30.0,
+        wait_limit: float = 300.0,
+        email: str = "",
+    ) -> DepartmentRecord:
+        """Create a department; see :class:`.interface.Store`."""
+        self._check_name(name)
+        fields = self._department_fields(
+            title=title,
+            routing=routing,
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            email=email,
+        )
+        created_at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> DepartmentRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO departments (name, title, routing, accept_timeout,"
+                " wait_limit, email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (name) DO NOTHING RETURNING {_DEPARTMENT_COLUMNS}",
+                (name, *fields.values(), created_at),
+            )
+            if not rows:
+                raise Exists("department", name)
+            return _department(rows[0])
+
+        return await self._call(run)
+
+    async def update_department(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        routing: Routing | None = None,
+        accept_timeout: float | None = None,
+        wait_limit: float | None = None,
+        email: str | None = None,
+    ) -> DepartmentRecord:
+        """Change a department's settings; see :class:`.interface.Store`."""
+        fields = self._department_fields(
+            title=title,
+            routing=routing,
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            email=email,
+        )
+        changes = {key: value for key, value in fields.items() if value is not None}
+        assignments = ", ".join(f"{key} = ?" for key in changes) or "name = name"
+
+        async def run(conn: aiosqlite.Connection) -> DepartmentRecord:
+            rows = await _fetch(
+                conn,
+                f"UPDATE departments SET {assignments} WHERE name = ?"
+                f" RETURNING {_DEPARTMENT_COLUMNS}",
+                (*changes.values(), name),
+            )
+            if not rows:
+                raise NotFound("department", name)
+            return _department(rows[0])
+
+        return await self._call(run)
+
+    async def get_department(self, name: str) -> DepartmentRecord | None:
+        """The department of that name, regardless of ASCII case, or None."""
+        rows = await self._read(
+            f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE name = ?", (name,)
+        )
+        return _department(rows[0]) if rows else None
+
+    async def list_departments(self) -> list[DepartmentRecord]:
+        """Every department, by name."""
+        rows = await self._read(
+            f"SELECT {_DEPARTMENT_COLUMNS} FROM departments ORDER BY name"
+        )
+        return [_department(row) for row in rows]
+
+    async def set_operator(
+        self,
+        name: str,
+        *,
+        departments: Sequence[str] | None = None,
+        max_chats: int | None = None,
+        priority: int | None = None,
+    ) -> UserRecord:
+        """Change what a user serves; see :class:`.interface.Store`."""
+        if max_chats is not None and not 1 <= max_chats <= _MAX_CHATS:
+            raise ValueError(f"max_chats must be from 1 to {_MAX_CHATS}")
+        if priority is not None and not -_PRIORITY <= priority <= _PRIORITY:
+            raise ValueError(f"priority must be from -{_PRIORITY} to {_PRIORITY}")
+        wanted = None if departments is None else sorted(set(departments))
+
+        async def run(conn: aiosqlite.Connection) -> UserRecord:
+            rows = await _fetch(
+                conn,
+                "UPDATE users SET max_chats = coalesce(?, max_chats),"
+                " priority = coalesce(?, priority) WHERE name = ? RETURNING id",
+                (max_chats, priority, name),
+            )
+            if not rows:
+                raise UserNotFound(name)
+            user_id = rows[0][0]
+            if wanted is not None:
+                found: list[int] = []
+                for department in wanted:
+                    ids = await _fetch(
+                        conn, "SELECT id FROM departments WHERE name = ?", (department,)
+                    )
+                    if not ids:
+                        raise NotFound("department", department)
+                    found.append(ids[0][0])
+                await conn.execute(
+                    "DELETE FROM operator_departments WHERE user_id = ?", (user_id,)
+                )
+                await conn.executemany(
+                    "INSERT INTO operator_departments VALUES (?, ?)",
+                    [(user_id, department_id) for department_id in found],
+                )
+            users = await _fetch(
+                conn, f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
+            )
+            return _user(users[0])
+
+        return await self._call(run)
+
+    # -- chats
+
+    async def create_chat(
+        self,
+        department: str,
+        visitor: str,
+        *,
+        customer_name: str = "",
+        address: str = "",
+        country: str = "",
+        origin_url: str = "",
+    ) -> ChatRecord:
+        """Record a new call; see :class:`.interface.Store`."""
+        limits = self._limits
+        _check_text("department", department, limits.max_key)
+        _check_text("visitor", visitor, limits.max_key)
+        _check_optional("customer_name", customer_name, limits.max_text)
+        _check_optional("address", address, limits.max_key)
+        _check_optional("country", country, 8)
+        _check_optional("origin_url", origin_url, limits.max_url)
+        placed_at = _now()
+        record = ChatRecord(
+            id=secrets.token_urlsafe(12),
+            department=department,
+            visitor=visitor,
+            customer_name=customer_name,
+            address=address,
+            country=country,
+            origin_url=origin_url,
+            placed_at=_time(placed_at),
+            accepted_at=None,
+            ended_at=None,
+            outcome="",
+            operator="",
+        )
+
+        async def run(conn: aiosqlite.Connection) -> ChatRecord:
+            await conn.execute(
+                f"INSERT INTO chats ({_CHAT_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '', '')",
+                (
+                    record.id,
+                    department,
+                    visitor,
+                    customer_name,
+                    address,
+                    country,
+                    origin_url,
+                    placed_at,
+                ),
+            )
+            return record
+
+        return await self._call(run)
+
+    async def hand_over(self, chat: str, operator: str, note: str = "") -> ChatRecord:
+        """Record who holds a chat now; see :class:`.interface.Store`."""
+        _check_text("operator", operator, self._limits.max_key)
+        _check_optional("note", note, self._limits.max_note)
+        at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> ChatRecord:
+            rows = await _fetch(
+                conn,
+                "UPDATE chats SET operator = ?, accepted_at = coalesce(accepted_at, ?)"
+                f" WHERE id = ? AND ended_at IS NULL RETURNING {_CHAT_COLUMNS}",
+                (operator, at, chat),
+            )
+            if not rows:
+                raise NotFound("chat", chat)
+            await conn.execute(
+                "INSERT INTO handovers (chat, operator, at, note) VALUES (?, ?, ?, ?)",
+                (chat, operator, at, note),
+            )
+            return _chat(rows[0])
+
+        return await self._call(run)
+
+    async def end_chat(self, chat: str, outcome: str) -> ChatRecord:
+        """Record how a chat ended; see :class:`.interface.Store`."""
+        _check_text("outcome", outcome, self._limits.max_key)
+        at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> ChatRecord:
+            rows = await _fetch(
+                conn,
+                "UPDATE chats SET ended_at = coalesce(ended_at, ?),"
+                " outcome = CASE WHEN ended_at IS NULL THEN ? ELSE outcome END"
+                f" WHERE id = ? RETURNING {_CHAT_COLUMNS}",
+                (at, outcome, chat),
+            )
+            if not rows:
+                raise NotFound("chat", chat)
+            return _chat(rows[0])
+
+        return await self._call(run)
+
+    async def get_chat(self, chat: str) -> ChatRecord | None:
+        """The chat of that id, or None."""
+        rows = await self._read(
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat,)
+        )
+        return _chat(rows[0]) if rows else None
+
+    async def list_handovers(self, chat: str) -> list[tuple[str, dt.datetime, str]]:
+        """Who held a chat, in order: operator, since when, and the note."""
+        rows = await self._read(
+            "SELECT operator, at, note FROM handovers WHERE chat = ? ORDER BY id",
+            (chat,),
+        )
+        return [(operator, _time(at), note) for operator, at, note in rows]
+
+    async def list_visitor_chats(
+        self, visitor: str, limit: int = 20
+    ) -> list[ChatRecord]:
+        """A customer's chats, the newest first."""
+        self._check_page(limit)
+        rows = await self._read(
+            f"SELECT {_CHAT_COLUMNS} FROM chats WHERE visitor = ?"
+            " ORDER BY placed_at DESC, id LIMIT ?",
+            (visitor, limit),
+        )
+        return [_chat(row) for row in rows]
+
+    # -- messages left, bans, predefined answers
+
+    async def leave_message(
+        self,
+        department: str,
+        visitor: str,
+        name: str,
+        email: str,
+        text: str,
+        *,
+        chat: str = "",
+    ) -> LeftMessageRecord:
+        """Store a message left for a department; see :class:`.interface.Store`."""
+        limits = self._limits
+        _check_text("department", department, limits.max_key)
+        _check_text("visitor", visitor, limits.max_key)
+        _check_optional("name", name, limits.max_text)
+        _check_text("email", email, limits.max_text)
+        _check_text("text", text, limits.max_note)
+        _check_optional("chat", chat, limits.max_key)
+        created_at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> LeftMessageRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO left_messages (department, chat, visitor, name, email,"
+                " text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f" RETURNING {_LEFT_COLUMNS}",
+                (department, chat, visitor, name, email, text, created_at),
+            )
+            return _left_message(rows[0])
+
+        return await self._call(run)
+
+    async def list_left_messages(
+        self, after_id: int = 0, limit: int = 100
+    ) -> list[LeftMessageRecord]:
+        """Messages left, in the order they were left."""
+        self._check_page(limit)
+        rows = await self._read(
+            f"SELECT {_LEFT_COLUMNS} FROM left_messages WHERE id > ?"
+            " ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_left_message(row) for row in rows]
+
+    async def add_ban(
+        self,
+        *,
+        visitor: str = "",
+        address: str = "",
+        reason: str,
+        created_by: str,
+        seconds: float,
+    ) -> BanRecord:
+        """Ban a visitor id or an address; see :class:`.interface.Store`."""
+        limits = self._limits
+        if not visitor and not address:
+            raise ValueError("a ban needs a visitor id or an address")
+        _check_optional("visitor", visitor, limits.max_key)
+        _check_optional("address", address, limits.max_key)
+        _check_optional("reason", reason, limits.max_text)
+        _check_text("created_by", created_by, limits.max_key)
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ValueError("a ban lasts a positive number of seconds")
+        created_at = _now()
+        expires_at = created_at + min(math.ceil(seconds * 1e6), _LONGEST_BAN)
+
+        async def run(conn: aiosqlite.Connection) -> BanRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO bans (visitor, address, reason, created_by,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+                f" RETURNING {_BAN_COLUMNS}",
+                (visitor, address, reason, created_by, created_at, expires_at),
+            )
+            return _ban(rows[0])
+
+        return await self._call(run)
+
+    async def find_ban(self, visitor: str, address: str) -> BanRecord | None:
+        """The ban in force on that visitor id or address, or None."""
+        rows = await self._read(
+            f"SELECT {_BAN_COLUMNS} FROM bans"
+            " WHERE ((visitor = ?1 AND ?1 != '') OR (address = ?2 AND ?2 != ''))"
+            " AND expires_at > ?3 AND lifted_at IS NULL"
+            " ORDER BY expires_at DESC LIMIT 1",
+            (visitor, address, _now()),
+        )
+        return _ban(rows[0]) if rows else None
+
+    async def lift_ban(self, ban_id: int) -> BanRecord:
+        """End a ban now; see :class:`.interface.Store`."""
+        at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> BanRecord:
+            rows = await _fetch(
+                conn,
+                "UPDATE bans SET lifted_at = coalesce(lifted_at, ?)"
+                f" WHERE id = ? RETURNING {_BAN_COLUMNS}",
+                (at, ban_id),
+            )
+            if not rows:
+                raise NotFound("ban", str(ban_id))
+            return _ban(rows[0])
+
+        return await self._call(run)
+
+    async def list_bans(self, *, active_only: bool = True) -> list[BanRecord]:
+        """Bans, the newest first: those in force, or every one."""
+        where = " WHERE lifted_at IS NULL AND expires_at > ?" if active_only else ""
+        rows = await self._read(
+            f"SELECT {_BAN_COLUMNS} FROM bans{where} ORDER BY id DESC",
+            (_now(),) if active_only else (),
+        )
+        return [_ban(row) for row in rows]
+
+    async def add_canned(
+        self, kind: CannedKind, keyword: str, title: str, body: str
+    ) -> CannedRecord:
+        """Add a predefined text or link; see :class:`.interface.Store`."""
+        kind = CannedKind(kind)
+        limits = self._limits
+        self._check_name(keyword)
+        _check_text("title", title, limits.max_text)
+        _check_text("body", body, limits.max_note)
+        if kind is CannedKind.LINK:
+            _check_link(body)
+
+        async def run(conn: aiosqlite.Connection) -> CannedRecord:
+            rows = await _fetch(
+                conn,
+                "INSERT INTO canned (kind, keyword, title, body) VALUES (?, ?, ?, ?)"
+                f" ON CONFLICT (keyword) DO NOTHING RETURNING {_CANNED_COLUMNS}",
+                (kind.value, keyword, title, body),
+            )
+            if not rows:
+                raise Exists("keyword", keyword)
+            return _canned(rows[0])
+
+        return await self._call(run)
+
+    async def remove_canned(self, keyword: str) -> None:
+        """Remove a predefined answer; see :class:`.interface.Store`."""
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            rows = await _fetch(
+                conn, "DELETE FROM canned WHERE keyword = ? RETURNING id", (keyword,)
+            )
+            if not rows:
+                raise NotFound("keyword", keyword)
+
+        await self._call(run)
+
+    async def list_canned(self) -> list[CannedRecord]:
+        """Every predefined answer, by keyword."""
+        rows = await self._read(
+            f"SELECT {_CANNED_COLUMNS} FROM canned ORDER BY keyword COLLATE NOCASE"
+        )
+        return [_canned(row) for row in rows]
+
+    def _department_fields(
+        self,
+        *,
+        title: str | None,
+        routing: Routing | None,
+        accept_timeout: float | None,
+        wait_limit: float | None,
+        email: str | None,
+    ) -> dict[str, Any]:
+        """A department's columns, checked, in table order; None where not
+        given."""
+        limits = self._limits
+        if title is not None:
+            _check_text("title", title, limits.max_text)
+        if email is not None:
+            _check_optional("email", email, limits.max_text)
+        for what, seconds in (
+            ("accept_timeout", accept_timeout),
+            ("wait_limit", wait_limit),
+        ):
+            if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{what} must be a positive number of seconds")
+        return {
+            "title": title,
+            "routing": None if routing is None else Routing(routing).value,
+            "accept_timeout": accept_timeout,
+            "wait_limit": wait_limit,
+            "email": email,
+        }
+
     # -- submitting work
 
     async def _enqueue(self, write: _Write) -> None:
@@ -822,7 +1308,29 @@ def _check_text(what: str, value: str, limit: int) -> None:
         raise ValueError(f"{what} is longer than {limit} bytes")
 
 
+def _check_optional(what: str, value: str, limit: int) -> None:
+    if value:
+        _check_text(what, value, limit)
+    elif not isinstance(value, str):
+        raise TypeError(f"{what} must be a str")
+
+
+def _check_link(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("a link must be an http or https URL")
+
+
+def _microseconds(moment: dt.datetime) -> int:
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _optional_time(microseconds: int | None) -> dt.datetime | None:
+    return None if microseconds is None else _time(microseconds)
+
+
 def _now() -> int:
+
     return time.time_ns() // 1000
 
 
@@ -838,7 +1346,8 @@ def _message(row: sqlite3.Row) -> MessageRecord:
 
 
 def _user(row: sqlite3.Row) -> UserRecord:
-    user_id, name, password_hash, role, display_name, disabled, created_at = row
+    (user_id, name, password_hash, role, display_name, disabled, created_at) = row[:7]
+    max_chats, priority, departments = row[7:]
     return UserRecord(
         id=user_id,
         name=name,
@@ -847,7 +1356,69 @@ def _user(row: sqlite3.Row) -> UserRecord:
         display_name=display_name,
         disabled=bool(disabled),
         created_at=_time(created_at),
+        departments=tuple(sorted(departments.split("\x1f"))) if departments else (),
+        max_chats=max_chats,
+        priority=priority,
     )
+
+
+def _department(row: sqlite3.Row) -> DepartmentRecord:
+    department_id, name, title, routing, accept_timeout, wait_limit, email, at = row
+    return DepartmentRecord(
+        department_id,
+        name,
+        title,
+        Routing(routing),
+        accept_timeout,
+        wait_limit,
+        email,
+        _time(at),
+    )
+
+
+def _chat(row: sqlite3.Row) -> ChatRecord:
+    chat_id, department, visitor, customer_name, address, country, url = row[:7]
+    placed_at, accepted_at, ended_at, outcome, operator = row[7:]
+    return ChatRecord(
+        chat_id,
+        department,
+        visitor,
+        customer_name,
+        address,
+        country,
+        url,
+        _time(placed_at),
+        _optional_time(accepted_at),
+        _optional_time(ended_at),
+        outcome,
+        operator,
+    )
+
+
+def _left_message(row: sqlite3.Row) -> LeftMessageRecord:
+    left_id, department, chat, visitor, name, email, text, created_at = row
+    return LeftMessageRecord(
+        left_id, department, chat, visitor, name, email, text, _time(created_at)
+    )
+
+
+def _ban(row: sqlite3.Row) -> BanRecord:
+    ban_id, visitor, address, reason, created_by, created_at, expires_at = row[:7]
+    return BanRecord(
+        ban_id,
+        visitor,
+        address,
+        reason,
+        created_by,
+        _time(created_at),
+        _time(expires_at),
+        _optional_time(row[7]),
+    )
+
+
+def _canned(row: sqlite3.Row) -> CannedRecord:
+    canned_id, kind, keyword, title, body = row
+    return CannedRecord(canned_id, CannedKind(kind), keyword, title, body)
 
 
 def _audit(row: sqlite3.Row) -> AuditRecord:
