@@ -19,8 +19,8 @@ from .config import Config
 from .daemon import DATABASE, serve
 from .logs import configure
 from .security import hash_password
-from .store.errors import StoreError, UserExists, UserNotFound
-from .store.interface import Role
+from .store.errors import StoreError
+from .store.interface import CannedKind, Role, Routing
 from .store.sqlite import SqliteStore
 from .tls import CertificateError
 
@@ -226,12 +226,211 @@ def user_list(data_dir: Path | None, config_path: Path | None) -> None:
     _administer(config, show, None)
 
 
+@user_group.command("set")
+@click.argument("name")
+@click.option(
+    "--departments",
+    default=None,
+    help="The departments the user serves, comma-separated (replaces the old).",
+)
+@click.option("--max-chats", type=click.IntRange(1, 100), default=None)
+@click.option("--priority", type=click.IntRange(-100, 100), default=None)
+@_data_dir_option
+@config_option
+def user_set(  # noqa: PLR0917
+    name: str,
+    departments: str | None,
+    max_chats: int | None,
+    priority: int | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Set which departments a user serves, how many chats at once, and
+    their priority among operators otherwise equal."""
+    config = _config(config_path, data_dir)
+    wanted = None if departments is None else _names(departments)
+
+    async def change(store: SqliteStore) -> None:
+        user = await store.set_operator(
+            name, departments=wanted, max_chats=max_chats, priority=priority
+        )
+        click.echo(
+            f"{user.name} serves {', '.join(user.departments) or 'no department'};"
+            f" at most {user.max_chats} chats at once; priority {user.priority}."
+        )
+
+    _administer(config, change, None)
+
+
+@cli.group("department")
+def department_group() -> None:
+    """Manage the departments: their queues and how calls are routed."""
+
+
+_ROUTING = click.Choice([routing.value for routing in Routing])
+
+
+@department_group.command("add")
+@click.argument("name")
+@click.option("--title", default=None, help="Shown to customers; the name by default.")
+@click.option(
+    "--routing", type=_ROUTING, default=Routing.OFFER.value, show_default=True
+)
+@click.option("--accept-timeout", type=float, default=30.0, show_default=True)
+@click.option("--wait-limit", type=float, default=300.0, show_default=True)
+@click.option("--email", default="", help="Where messages left are sent.")
+@_data_dir_option
+@config_option
+def department_add(  # noqa: PLR0917
+    name: str,
+    title: str | None,
+    routing: str,
+    accept_timeout: float,
+    wait_limit: float,
+    email: str,
+    data_dir: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Create a department."""
+    config = _config(config_path, data_dir)
+
+    async def add(store: SqliteStore) -> None:
+        await store.create_department(
+            name,
+            title or name,
+            Routing(routing),
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            email=email,
+        )
+
+    _administer(config, add, f"Created department {name!r}.")
+
+
+@department_group.command("set")
+@click.argument("name")
+@click.option("--title", default=None)
+@click.option("--routing", type=_ROUTING, default=None)
+@click.option("--accept-timeout", type=float, default=None)
+@click.option("--wait-limit", type=float, default=None)
+@click.option("--email", default=None)
+@_data_dir_option
+@config_option
+def department_set(  # noqa: PLR0917
+    name: str,
+    title: str | None,
+    routing: str | None,
+    accept_timeout: float | None,
+    wait_limit: float | None,
+    email: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Change the given settings of a department."""
+    config = _config(config_path, data_dir)
+
+    async def change(store: SqliteStore) -> None:
+        await store.update_department(
+            name,
+            title=title,
+            routing=None if routing is None else Routing(routing),
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            email=email,
+        )
+
+    _administer(config, change, f"Changed department {name!r}.")
+
+
+@department_group.command("list")
+@_data_dir_option
+@config_option
+def department_list(data_dir: Path | None, config_path: Path | None) -> None:
+    """List the departments."""
+    config = _config(config_path, data_dir)
+
+    async def show(store: SqliteStore) -> None:
+        for d in await store.list_departments():
+            click.echo(
+                f"{d.name}\t{d.routing}\t{d.accept_timeout:g}\t{d.wait_limit:g}"
+                f"\t{d.email or '-'}\t{d.title}"
+            )
+
+    _administer(config, show, None)
+
+
+@cli.group("canned")
+def canned_group() -> None:
+    """Manage the predefined texts and links operators insert."""
+
+
+@canned_group.command("add")
+@click.argument("keyword")
+@click.argument("body")
+@click.option("--link", is_flag=True, help="BODY is a link (http or https).")
+@click.option("--title", default=None, help="Shown in the list; BODY by default.")
+@_data_dir_option
+@config_option
+def canned_add(  # noqa: PLR0917
+    keyword: str,
+    body: str,
+    link: bool,
+    title: str | None,
+    data_dir: Path | None,
+    config_path: Path | None,
+) -> None:
+    """Add a predefined text (or link) inserted by KEYWORD."""
+    config = _config(config_path, data_dir)
+    kind = CannedKind.LINK if link else CannedKind.TEXT
+
+    async def add(store: SqliteStore) -> None:
+        await store.add_canned(kind, keyword, title or body[:80], body)
+
+    _administer(config, add, f"Added {kind} {keyword!r}.")
+
+
+@canned_group.command("remove")
+@click.argument("keyword")
+@_data_dir_option
+@config_option
+def canned_remove(
+    keyword: str, data_dir: Path | None, config_path: Path | None
+) -> None:
+    """Remove a predefined text or link."""
+    config = _config(config_path, data_dir)
+
+    async def remove(store: SqliteStore) -> None:
+        await store.remove_canned(keyword)
+
+    _administer(config, remove, f"Removed {keyword!r}.")
+
+
+@canned_group.command("list")
+@_data_dir_option
+@config_option
+def canned_list(data_dir: Path | None, config_path: Path | None) -> None:
+    """List the predefined texts and links."""
+    config = _config(config_path, data_dir)
+
+    async def show(store: SqliteStore) -> None:
+        for canned in await store.list_canned():
+            click.echo(
+                f"{canned.keyword}\t{canned.kind}\t{canned.title}\t{canned.body}"
+            )
+
+    _administer(config, show, None)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _administer(
     config: Config, action: Callable[[SqliteStore], Awaitable[None]], done: str | None
 ) -> None:
     try:
         _run(lambda: _with_store(config, action))
-    except (UserExists, UserNotFound, StoreError, ValueError) as exc:
+    except (StoreError, ValueError) as exc:
         click.echo(f"lgserver: {exc}", err=True)
         raise click.exceptions.Exit(FAILURE) from None
     if done:
