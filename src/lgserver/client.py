@@ -1,4 +1,5 @@
-"""An asyncio client of lgserver over raw frames (ALPN ``lg/1``).
+"""An asyncio client of lgserver over raw frames (ALPN ``lg/1``), a
+WebSocket, or a WebTransport session over HTTP/3.
 
 :class:`Client` opens a session, calls methods and receives messages. When
 its connection drops it reconnects and resumes by itself, within the grace
@@ -12,11 +13,27 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.quic.events import (
+    ConnectionTerminated,
+    HandshakeCompleted,
+    ProtocolNegotiated,
+    QuicEvent,
+    StopSendingReceived,
+    StreamDataReceived,
+    StreamReset,
+)
+from cryptography.hazmat.primitives import hashes
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -45,6 +62,13 @@ __all__ = ["Client", "RemoteCallError", "SessionClosed"]
 logger = logging.getLogger("lgserver.client")
 
 ALPN = "lg/1"
+TRANSPORTS = ("lg/1", "websocket", "webtransport")
+#: Seconds of silence after which a QUIC connection is given up.
+QUIC_IDLE_TIMEOUT = 30.0
+#: Seconds a closing WebTransport session waits for the server to end it.
+QUIC_CLOSE_LINGER = 1.0
+#: HTTP/3's "no error" (RFC 9114 section 8.1), closing a QUIC connection.
+H3_NO_ERROR = 0x100
 
 
 class SessionClosed(Exception):
@@ -64,6 +88,18 @@ class RemoteCallError(Exception):
         self.code = code
         self.message = message
         self.data = data
+
+
+class _Carrier(Protocol):
+    """What the client needs of a connection, whatever its transport."""
+
+    ready: asyncio.Future[None]
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class _Connection(asyncio.Protocol):
@@ -90,6 +126,14 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes) -> None:
         if self.transport is not None:
             self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class _WebSocketConnection(_Connection):
@@ -145,6 +189,161 @@ class _WebSocketConnection(_Connection):
             )
 
 
+class _WebTransportConnection(QuicConnectionProtocol):
+    """Frames over one bidirectional stream of a WebTransport session
+    (``/wt`` over HTTP/3), as over a TLS stream.
+
+    With ``pin`` (a SHA-256 of the certificate's DER) the certificate is
+    checked against it once the handshake is done, before anything is
+    sent, as a browser's ``serverCertificateHashes`` does."""
+
+    def __init__(
+        self, quic: QuicConnection, client: Client, authority: str, pin: bytes | None
+    ) -> None:
+        super().__init__(quic)
+        self.client = client
+        self.authority = authority
+        self.pin = pin
+        self.ready: asyncio.Future[None] = self._loop.create_future()
+        self.h3: H3Connection | None = None
+        self.session_id: int | None = None
+        self.stream_id: int | None = None
+        self.aborted = False
+        self.gone = False
+        self._closer: asyncio.TimerHandle | None = None
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        if isinstance(event, ProtocolNegotiated):
+            self.h3 = H3Connection(self._quic, enable_webtransport=True)
+        elif isinstance(event, HandshakeCompleted):
+            self._open_session()
+        elif isinstance(event, ConnectionTerminated):
+            self._gone(f"the QUIC connection ended: {event.reason_phrase}")
+            self._loop.call_soon(self._release)
+            return
+        elif isinstance(
+            event, StreamReset | StopSendingReceived
+        ) and event.stream_id in (self.session_id, self.stream_id):
+            self._ended_by_server()
+        elif (
+            isinstance(event, StreamDataReceived) and event.stream_id == self.stream_id
+        ):
+            # what the server sends on a stream we opened has no stream
+            # header, and HTTP/3 would read it as frames: it is ours alone
+            self._stream_data(event.data, event.end_stream)
+            return
+        if self.h3 is not None:
+            for h3_event in self.h3.handle_event(event):
+                self._h3_event(h3_event)
+
+    def error_received(self, exc: Exception) -> None:
+        # an ICMP error: nothing listens at the address
+        self._gone(f"the server cannot be reached: {exc}")
+        self.abort()
+
+    def _open_session(self) -> None:
+        if self.pin is not None:
+            # the certificate the handshake was made with
+            certificate = self._quic.tls._peer_certificate
+            if (
+                certificate is None
+                or certificate.fingerprint(hashes.SHA256()) != self.pin
+            ):
+                self._gone("the server's certificate does not match the pin")
+                self._quic.close(reason_phrase="certificate not pinned")
+                self.transmit()
+                return
+        assert self.h3 is not None
+        self.session_id = self._quic.get_next_available_stream_id()
+        self.h3.send_headers(
+            self.session_id,
+            [
+                (b":method", b"CONNECT"),
+                (b":protocol", b"webtransport"),
+                (b":scheme", b"https"),
+                (b":authority", self.authority.encode()),
+                (b":path", b"/wt"),
+            ],
+        )
+
+    def _h3_event(self, event: H3Event) -> None:
+        if isinstance(event, HeadersReceived) and event.stream_id == self.session_id:
+            status = dict(event.headers).get(b":status", b"")
+            if status == b"200" and self.h3 is not None:
+                self.stream_id = self.h3.create_webtransport_stream(event.stream_id)
+                if not self.ready.done():
+                    self.ready.set_result(None)
+            else:
+                self._gone(f"the WebTransport session was refused ({status.decode()})")
+                self._quic.close(error_code=H3_NO_ERROR)
+                self.transmit()
+        elif (
+            isinstance(event, DataReceived)
+            and event.stream_id == self.session_id
+            and event.stream_ended
+        ):
+            self._ended_by_server()
+
+    def _stream_data(self, data: bytes, ended: bool) -> None:
+        if data:
+            self.client._data_received(self, data, whole=False)
+        if ended:
+            self._ended_by_server()
+
+    def _ended_by_server(self) -> None:
+        self._quic.close(error_code=H3_NO_ERROR)
+        self.transmit()
+        self._gone("the server ended the session")
+
+    def _gone(self, why: str) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(why))
+        self.client._connection_lost(self)
+
+    def _release(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    def transmit(self) -> None:
+        if not self.aborted:
+            super().transmit()
+
+    def send(self, data: bytes) -> None:
+        if self.stream_id is not None and not self.gone:
+            self._quic.send_stream_data(self.stream_id, data)
+            self.transmit()
+
+    def close(self, error_code: int = H3_NO_ERROR, reason_phrase: str = "") -> None:
+        """End the stream, and the QUIC connection (with ``error_code``)
+        once the server has ended the session or a moment has passed."""
+        if self.aborted or self._closer is not None:
+            return
+        if self.stream_id is not None and not self.gone:
+            self._quic.send_stream_data(self.stream_id, b"", end_stream=True)
+            self._closer = self._loop.call_later(
+                QUIC_CLOSE_LINGER, super().close, error_code, reason_phrase
+            )
+            self.transmit()
+        else:
+            super().close(error_code, reason_phrase)
+
+    def abort(self) -> None:
+        """Stop at once, telling the server nothing."""
+        if self.aborted:
+            return
+        self.aborted = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._release()
+        self._gone("the connection was cut")
+
+
 class Client:
     """A session with an lgserver, kept alive across dropped connections.
 
@@ -154,11 +353,22 @@ class Client:
         registry: The client's message classes.
         build: The client's build, announced in HELLO.
         auth: Credentials for HELLO.
-        ssl_context: The TLS settings; the ALPN of the transport is set on it.
+        ssl_context: The TLS settings; the ALPN of the transport is set on
+            it. Over WebTransport its CA certificates and whether it
+            verifies at all are what counts; without it (and without
+            ``certificate_hash``) the system's CAs are trusted.
         server_hostname: The name to check the certificate against.
         transport: ``"lg/1"`` for raw frames, ``"websocket"`` for frames
-            over a WebSocket (what a browser uses).
+            over a WebSocket, ``"webtransport"`` for frames over a
+            WebTransport stream (HTTP/3 on the same port number, over UDP).
+        certificate_hash: Over WebTransport: the SHA-256 of the server
+            certificate's DER, trusted instead of a CA (a development
+            certificate, as pages pin it).
         config: Session settings (frame limit, handshake timeout).
+
+    Raises:
+        ValueError: An unknown transport, no ``ssl_context`` for a TLS
+            transport, or a ``certificate_hash`` outside WebTransport.
     """
 
     def __init__(
@@ -169,25 +379,36 @@ class Client:
         registry: Registry,
         build: str,
         auth: dict[str, Any] | None = None,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         config: SessionConfig | None = None,
         transport: str = "lg/1",
+        certificate_hash: bytes | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if transport not in ("lg/1", "websocket"):
+        if transport not in TRANSPORTS:
             raise ValueError(f"unknown transport {transport!r}")
+        if transport != "webtransport":
+            if ssl_context is None:
+                raise ValueError(f"{transport} needs an ssl_context")
+            if certificate_hash is not None:
+                raise ValueError("a certificate hash is pinned over WebTransport only")
+            ssl_context.set_alpn_protocols(
+                [ALPN if transport == "lg/1" else "http/1.1"]
+            )
+        if certificate_hash is not None and len(certificate_hash) != 32:
+            raise ValueError("a certificate hash is a SHA-256: 32 bytes")
         self.transport = transport
         self.host = host
         self.port = port
         # acknowledgements wait a moment to ride along with the next call
         config = config or SessionConfig(ack_delay=0.02)
         self.session = ClientSession(registry, build=build, auth=auth, config=config)
-        ssl_context.set_alpn_protocols([ALPN if transport == "lg/1" else "http/1.1"])
         self._ssl = ssl_context
+        self._pin = certificate_hash
         self._server_hostname = server_hostname
         self._clock = clock
-        self._connection: _Connection | None = None
+        self._connection: _Carrier | None = None
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._inbox: asyncio.Queue[MessageReceived | SessionEnded] = asyncio.Queue()
@@ -253,15 +474,13 @@ class Client:
             self._after()
         if self._reconnecting is not None:
             self._reconnecting.cancel()
-        connection = self._connection
-        if connection is not None and connection.transport is not None:
-            connection.transport.close()
+        if self._connection is not None:
+            self._connection.close()
 
     def drop_connection(self) -> None:
         """Cut the connection abruptly, as a network failure would."""
-        connection = self._connection
-        if connection is not None and connection.transport is not None:
-            connection.transport.abort()
+        if self._connection is not None:
+            self._connection.abort()
 
     # -- the machinery
 
@@ -270,6 +489,21 @@ class Client:
             raise SessionClosed(self.ended.code, self.ended.reason)
 
     async def _open_connection(self) -> None:
+        connection: _Carrier
+        if self.transport == "webtransport":
+            connection = await self._open_webtransport()
+        else:
+            connection = await self._open_stream()
+        try:
+            await connection.ready
+        except ConnectionError:
+            connection.close()
+            raise
+        self._connection = connection
+        self.session.connection_made(self._clock())
+        self._after()
+
+    async def _open_stream(self) -> _Connection:
         loop = asyncio.get_running_loop()
         host = self._server_hostname or self.host
         make: Callable[[], _Connection]
@@ -284,17 +518,58 @@ class Client:
             ssl=self._ssl,
             server_hostname=self._server_hostname,
         )
-        try:
-            await connection.ready
-        except ConnectionError:
-            if connection.transport is not None:
-                connection.transport.close()
-            raise
-        self._connection = connection
+        return connection
+
+    async def _open_webtransport(self) -> _WebTransportConnection:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        family, _, _, _, address = infos[0]
+        name = self._server_hostname or self.host
+        quic = QuicConnection(configuration=self._quic_configuration(name))
+        authority = f"{name}:{self.port}"
+        local = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        _, connection = await loop.create_datagram_endpoint(
+            lambda: _WebTransportConnection(quic, self, authority, self._pin),
+            local_addr=(local, 0),
+            family=family,
+        )
+        connection.connect(address)
+        # a server that drops every packet would keep us waiting for the
+        # QUIC idle timeout; TimeoutError is an OSError, and retried
+        timeout = self.session.config.handshake_timeout
+        loop.call_later(timeout, self._too_slow, connection)
+        return connection
+
+    @staticmethod
+    def _too_slow(connection: _WebTransportConnection) -> None:
+        if not connection.ready.done():
+            connection.ready.set_exception(TimeoutError("no WebTransport session"))
+            connection.abort()
+
+    def _quic_configuration(self, name: str) -> QuicConfiguration:
+        configuration = QuicConfiguration(
+            alpn_protocols=H3_ALPN,
+            is_client=True,
+            idle_timeout=QUIC_IDLE_TIMEOUT,
+            max_datagram_frame_size=65536,
+            server_name=name,
+        )
+        context = self._ssl
+        if self._pin is not None or (
+            context is not None and context.verify_mode == ssl.CERT_NONE
+        ):
+            configuration.verify_mode = ssl.CERT_NONE
+        elif context is not None:
+            authorities = context.get_ca_certs(binary_form=True)
+            if authorities:
+                configuration.cadata = "".join(
+                    ssl.DER_cert_to_PEM_cert(der) for der in authorities
+                ).encode()
+        return configuration
         self.session.connection_made(self._clock())
         self._after()
 
-    def _data_received(self, connection: _Connection, data: bytes, whole: bool) -> None:
+    def _data_received(self, connection: _Carrier, data: bytes, whole: bool) -> None:
         if connection is self._connection:
             if whole:
                 self.session.receive_message(data, self._clock())
@@ -302,7 +577,7 @@ class Client:
                 self.session.receive_data(data, self._clock())
             self._after()
 
-    def _connection_lost(self, connection: _Connection) -> None:
+    def _connection_lost(self, connection: _Carrier) -> None:
         if connection is not self._connection:
             return
         self._connection = None
@@ -345,10 +620,8 @@ class Client:
                 self._established.set_result(None)
         elif isinstance(event, ConnectionLost):
             if event.code is not None and self._connection is not None:
-                transport = self._connection.transport
-                self._connection = None
-                if transport is not None:
-                    transport.abort()
+                connection, self._connection = self._connection, None
+                connection.abort()
             self._not_welcomed("no WELCOME came in time")
         elif isinstance(event, SessionEnded):
             self.ended = event
@@ -359,8 +632,8 @@ class Client:
             if self._established is not None and not self._established.done():
                 self._established.set_exception(failure)
             self._inbox.put_nowait(event)
-            if self._connection is not None and self._connection.transport:
-                self._connection.transport.close()
+            if self._connection is not None:
+                self._connection.close()
 
     def _not_welcomed(self, why: str) -> None:
         established = self._established

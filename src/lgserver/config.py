@@ -360,6 +360,8 @@ class ServerSettings:
             a development server private; ``0.0.0.0`` or ``::`` serves
             every interface.
         port: The TLS port (TCP), and the HTTP/3 port (UDP).
+        webtransport: Listen on UDP at ``port`` too, for WebTransport over
+            HTTP/3 (browsers; the path ``/wt``).
         plain_port: A plain-TCP port for a TLS-terminating proxy in front,
             or 0 for none.
         trusted_proxies: Networks whose connections may name the client's
@@ -371,6 +373,7 @@ class ServerSettings:
 
     host: str = field(default="127.0.0.1", metadata=_kind(_Text(_host)))
     port: int = field(default=8443, metadata=_PORT)
+    webtransport: bool = field(default=True, metadata=_kind(_Boolean()))
     plain_port: int = field(default=0, metadata=_kind(_Integer(0, 65535)))
     trusted_proxies: tuple[Network, ...] = field(
         default=(), metadata=_kind(_List(_network, "networks in CIDR notation"))

@@ -35,6 +35,7 @@ from .tls import (
 )
 from .transport.http import Site
 from .transport.listener import serve_plain, serve_tls
+from .transport.webtransport import WebTransportServer, serve_webtransport
 
 __all__ = ["Daemon", "serve"]
 
@@ -66,6 +67,7 @@ class Daemon:
         self.port = 0
         self._listener: asyncio.Server | None = None
         self._plain: asyncio.Server | None = None
+        self.webtransport: WebTransportServer | None = None
         self._rotation: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -113,6 +115,23 @@ class Daemon:
         )
         self._context = context
         self.port = self._listener.sockets[0].getsockname()[1]
+        if config.server.webtransport:
+            self.webtransport = await serve_webtransport(
+                self.hub,
+                site,
+                config.server.host,
+                self.port,
+                cert_file=self.certificate.cert_file,
+                key_file=self.certificate.key_file,
+                max_connections=limits.max_connections,
+                handshake_timeout=limits.handshake_timeout,
+            )
+            site.webtransport = self._webtransport_certificate
+            logger.info(
+                "listening on %s port %d (UDP: HTTP/3, WebTransport at /wt)",
+                config.server.host,
+                self.port,
+            )
         if config.server.plain_port:
             self._plain = await serve_plain(
                 self.hub,
@@ -146,11 +165,18 @@ class Daemon:
                 "display_name": principal.display_name,
             }
 
+    def _webtransport_certificate(self) -> tuple[bytes, int]:
+        assert self.certificate is not None
+        return self.certificate.sha256, self.port
+
     def reload_certificate(self) -> None:
         """Load the certificate again (a renewed development one, or
-        production files replaced on disk); new connections present it."""
+        production files replaced on disk); new connections, over TLS and
+        over QUIC, present it."""
         certificate = server_certificate(self.config)
         self._context.load_cert_chain(certificate.cert_file, certificate.key_file)
+        if self.webtransport is not None:
+            self.webtransport.reload(certificate.cert_file, certificate.key_file)
         self.certificate = certificate
         self._announce_certificate()
         self._schedule_rotation()
@@ -165,6 +191,10 @@ class Daemon:
         if self.hub is not None:
             self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             await asyncio.sleep(0.05)  # let the transports flush
+        if self.webtransport is not None:
+            # after the GOING_AWAY frames went out on the streams
+            self.webtransport.close()
+            self.webtransport = None
         if self.store is not None:
             await self.store.close()
         logger.info("stopped")

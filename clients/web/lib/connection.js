@@ -1,12 +1,15 @@
 /**
- * A session over WebSocket, kept alive across dropped connections: the
- * I/O adapter of {@link ClientSession} for browsers (and Node, given a
- * WebSocket class).
+ * A session over WebSocket or WebTransport, kept alive across dropped
+ * connections: the I/O adapter of {@link ClientSession} for browsers (and
+ * Node, given a WebSocket or WebTransport class).
  *
  * Over WebSocket each binary message holds one frame (docs/protocol.md
  * section 2.6): every frame the session produces goes out as one
  * `send()`, every message that comes in is fed whole to
- * {@link ClientSession#receiveMessage}. One timer follows
+ * {@link ClientSession#receiveMessage}. Over WebTransport (section 2.7)
+ * the connection opens one bidirectional stream on the session at `/wt`
+ * and the frames follow each other on it as over TLS: what is read is
+ * fed to {@link ClientSession#receiveData}, split anywhere. One timer follows
  * {@link ClientSession#getTimer} for the heartbeat, the handshake timeout
  * and the grace window.
  *
@@ -104,18 +107,130 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
+/** How long a closing WebTransport session waits for the server's end. */
+const WEBTRANSPORT_CLOSE_LINGER_MS = 1000;
+
+/**
+ * `value` as the bytes of a SHA-256: a Uint8Array, an ArrayBuffer or a
+ * hex string (colons allowed, as `lgserver cert show` prints it).
+ */
+function hashBytes(value) {
+  if (typeof value === "string") {
+    const hex = value.replaceAll(":", "");
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+      throw new LocalProtocolError(`not a SHA-256 in hex: ${value}`);
+    }
+    return Uint8Array.from(hex.match(/../g), (pair) => parseInt(pair, 16));
+  }
+  const bytes = ArrayBuffer.isView(value)
+    ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    : new Uint8Array(value);
+  if (bytes.length !== 32) {
+    throw new LocalProtocolError("a SHA-256 is 32 bytes");
+  }
+  return bytes;
+}
+
+/**
+ * One WebTransport session and its one bidirectional stream, with the
+ * handlers of a WebSocket: `onopen()` once the stream is open,
+ * `onmessage(chunk)` with each chunk read from it, `onclose(code)` once
+ * it is over (1006: it never opened, or was cut).
+ */
+class StreamSocket {
+  constructor(WebTransportClass, url, options) {
+    this.onopen = null;
+    this.onmessage = null;
+    this.onclose = null;
+    this._writer = null;
+    this._closing = false;
+    this._over = false;
+    this._transport = new WebTransportClass(url, options);
+    // a refused or lost session rejects these; the read loop says so
+    this._transport.ready.catch(() => {});
+    this._transport.closed.catch(() => {});
+    this._run();
+  }
+
+  async _run() {
+    try {
+      await this._transport.ready;
+      const stream = await this._transport.createBidirectionalStream();
+      this._writer = stream.writable.getWriter();
+      const reader = stream.readable.getReader();
+      if (!this._closing) {
+        this.onopen?.();
+      }
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
+          break;
+        }
+        this.onmessage?.(value);
+      }
+    } catch {
+      // the session was refused, or it ended: both are a close
+    }
+    this._end();
+  }
+
+  /** Queue one frame on the stream. */
+  send(frame) {
+    this._writer?.write(frame).catch(() => {});
+  }
+
+  /**
+   * End the stream after what is queued; the session closes when the
+   * server has ended its side, or a moment later.
+   */
+  close() {
+    if (this._closing || this._over) {
+      return;
+    }
+    this._closing = true;
+    if (this._writer === null) {
+      this._closeSession();
+      return;
+    }
+    this._writer.close().catch(() => {});
+    setTimeout(() => this._closeSession(), WEBTRANSPORT_CLOSE_LINGER_MS);
+  }
+
+  _closeSession() {
+    try {
+      this._transport.close({ closeCode: 0, reason: "" });
+    } catch {
+      // closed already
+    }
+  }
+
+  _end() {
+    if (this._over) {
+      return;
+    }
+    this._over = true;
+    this._closeSession();
+    this.onclose?.(1006);
+  }
+}
+
 function defaultEventTarget() {
   return typeof globalThis.addEventListener === "function" ? globalThis : null;
 }
 
 /**
- * A client's session with an lgserver over WebSocket.
+ * A client's session with an lgserver over WebSocket or WebTransport.
  */
 export class Connection {
   /**
    * @param {object} options
-   * @param {string | URL} options.url The server's WebSocket endpoint,
-   *   `wss://host/ws`.
+   * @param {string | URL} options.url The server's endpoint:
+   *   `wss://host:port/ws`, or `https://host:port/wt` for WebTransport.
+   * @param {"websocket" | "webtransport"} [options.transport] How frames
+   *   travel; `"websocket"` by default.
+   * @param {Array<Uint8Array | ArrayBuffer | string>} [options.certificateHashes]
+   *   Over WebTransport: SHA-256 hashes of certificates trusted without a
+   *   CA (the development certificate, whose hash `/wt-cert` gives).
    * @param {import("./codec.js").Registry} options.registry The client's
    *   message classes.
    * @param {string} options.build The client's build, sent in HELLO.
@@ -125,6 +240,8 @@ export class Connection {
    *   {@link ClientSession} (maxFrame, handshakeTimeout, limits, ...).
    * @param {typeof WebSocket} [options.WebSocket] The WebSocket class;
    *   `globalThis.WebSocket` by default (Node 20 has none).
+   * @param {Function} [options.WebTransport] The WebTransport class;
+   *   `globalThis.WebTransport` by default.
    * @param {() => number} [options.clock] A monotonic clock in seconds;
    *   `performance.now() / 1000` by default.
    * @param {(callback: () => void, ms: number) => unknown} [options.setTimer]
@@ -135,8 +252,8 @@ export class Connection {
    *   events fire: the global object in a page or a worker.
    * @param {() => boolean} [options.isOnline] Whether the network may be
    *   reachable: `navigator.onLine`, true where there is no navigator.
-   * @throws {LocalProtocolError} No WebSocket class, or a session option
-   *   is out of range.
+   * @throws {LocalProtocolError} An unknown transport, no class for it,
+   *   a malformed certificate hash, or a session option out of range.
    */
   constructor({
     url,
@@ -144,17 +261,34 @@ export class Connection {
     build,
     auth = null,
     session = {},
+    transport = "websocket",
+    certificateHashes = [],
     WebSocket = globalThis.WebSocket,
+    WebTransport = globalThis.WebTransport,
     clock = () => performance.now() / 1000,
     setTimer = (callback, ms) => setTimeout(callback, ms),
     clearTimer = (handle) => clearTimeout(handle),
     onlineEvents = defaultEventTarget(),
     isOnline = () => globalThis.navigator?.onLine !== false,
   }) {
-    if (typeof WebSocket !== "function") {
+    if (transport === "webtransport") {
+      if (typeof WebTransport !== "function") {
+        throw new LocalProtocolError(
+          "no WebTransport class: pass options.WebTransport",
+        );
+      }
+    } else if (transport !== "websocket") {
+      throw new LocalProtocolError(`unknown transport: ${transport}`);
+    } else if (typeof WebSocket !== "function") {
       throw new LocalProtocolError("no WebSocket class: pass options.WebSocket");
     }
     this.url = String(url);
+    /** `"websocket"` or `"webtransport"`. */
+    this.transport = transport;
+    this._hashes = certificateHashes.map((value) => ({
+      algorithm: "sha-256",
+      value: hashBytes(value),
+    }));
     /** The session this connection carries. */
     this.session = new ClientSession({ ...session, registry, build, auth });
     /**
@@ -167,6 +301,7 @@ export class Connection {
     this.resumes = 0;
 
     this._WebSocket = WebSocket;
+    this._WebTransport = WebTransport;
     this._clock = clock;
     this._setTimer = setTimer;
     this._clearTimer = clearTimer;
@@ -337,13 +472,31 @@ export class Connection {
   // -- the socket
 
   _openSocket() {
-    const socket = new this._WebSocket(this.url);
-    socket.binaryType = "arraybuffer";
+    let socket;
+    if (this.transport === "webtransport") {
+      const options = this._hashes.length
+        ? { serverCertificateHashes: this._hashes }
+        : {};
+      socket = new StreamSocket(this._WebTransport, this.url, options);
+      socket.onmessage = (chunk) => this._dataReceived(socket, chunk);
+      socket.onclose = (code) => this._socketClosed(socket, code);
+    } else {
+      socket = new this._WebSocket(this.url);
+      socket.binaryType = "arraybuffer";
+      socket.onmessage = (message) => this._messageReceived(socket, message.data);
+      socket.onclose = (closing) => this._socketClosed(socket, closing.code);
+    }
     socket.onopen = () => this._socketOpened(socket);
-    socket.onmessage = (message) => this._messageReceived(socket, message.data);
-    socket.onclose = (closing) => this._socketClosed(socket, closing.code);
     this._socket = socket;
     this._opened = false;
+  }
+
+  _dataReceived(socket, chunk) {
+    if (socket !== this._socket) {
+      return;
+    }
+    this.session.receiveData(chunk, this._clock());
+    this._after();
   }
 
   _socketOpened(socket) {

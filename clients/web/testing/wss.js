@@ -1,7 +1,11 @@
 /**
- * What wss.html exposes as `window.lg`, for a test to call through
- * page.evaluate. Values cross to the test as JSON, so answers are turned
- * into a tagged plain form first ({@link plain}).
+ * What wss.html and wt.html expose as `window.lg`, for a test to call
+ * through page.evaluate. Values cross to the test as JSON, so answers
+ * are turned into a tagged plain form first ({@link plain}).
+ *
+ * The page's `<html data-transport>` picks the transport: a WebSocket at
+ * `/ws` by default, or WebTransport at `/wt` with the certificate hash
+ * the server gives at `/wt-cert`.
  */
 
 import { Connection, Event as LgEvent, Registry } from "../lib/index.js";
@@ -68,6 +72,20 @@ async function consume(current) {
   }
 }
 
+/** Where and how to connect, as options of a Connection. */
+async function endpoint() {
+  if (document.documentElement.dataset.transport !== "webtransport") {
+    return { url: `wss://${location.host}/ws` };
+  }
+  const response = await fetch("/wt-cert", { cache: "no-store" });
+  const { sha256, port } = await response.json();
+  return {
+    transport: "webtransport",
+    url: `https://${location.hostname}:${port}/wt`,
+    certificateHashes: [sha256],
+  };
+}
+
 function show() {
   document.getElementById("state").textContent = connection?.state ?? "none";
 }
@@ -76,7 +94,7 @@ window.lg = {
   /** Open a session; its id, or the failure. */
   async connect(auth = { visitor: "v-1" }) {
     connection = new Connection({
-      url: `wss://${location.host}/ws`,
+      ...(await endpoint()),
       registry,
       build: "web-test",
       auth,

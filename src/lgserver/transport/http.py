@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import mimetypes
 import re
@@ -116,6 +117,9 @@ class Site:
         frame_ancestors: The CSP ``frame-ancestors`` sources of the pages.
         metrics: Renders ``/metrics``; None serves no metrics.
         metrics_networks: The addresses that may read ``/metrics``.
+        webtransport: The SHA-256 of the certificate the WebTransport
+            listener presents and its UDP port, served at ``/wt-cert`` for
+            pages to pin; None when WebTransport is off.
     """
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
@@ -126,6 +130,7 @@ class Site:
         ip_network("127.0.0.0/8"),
         ip_network("::1/128"),
     )
+    webtransport: Callable[[], tuple[bytes, int]] | None = None
     _cache: dict[Path, _File] = field(default_factory=dict)
 
     def security_headers(self, scripts: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -165,6 +170,11 @@ class Site:
         path = unquote(urlsplit(target).path)
         if path == "/healthz":
             return Response(200, (("Content-Type", "text/plain"),), b"ok\n")
+        if path == "/wt-cert" and self.webtransport is not None:
+            digest, port = self.webtransport()
+            body = json.dumps({"sha256": digest.hex(), "port": port}).encode()
+            kind = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
+            return Response(200, kind, body)
         if path == "/metrics" and self.metrics and self._may_read_metrics(address):
             content_type = "text/plain; version=0.0.4; charset=utf-8"
             return Response(200, (("Content-Type", content_type),), self.metrics())
