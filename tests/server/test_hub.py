@@ -304,3 +304,26 @@ async def test_answers_ready_in_one_turn_of_the_loop_go_out_in_one_write() -> No
         if isinstance(e, MessageReceived) and isinstance(e.value, Result)
     ]
     assert results == list(range(1, 33))
+
+
+async def test_events_from_clients_reach_their_handler_in_order() -> None:
+    hub, _ = slow_hub()
+    seen: list[tuple[str, Any]] = []
+
+    @hub.event("typing")
+    def typing(context: Any, data: Any) -> None:
+        seen.append((context.principal.name, data))
+        if data == "boom":
+            raise RuntimeError("a handler's own failure")
+
+    client, link = await open_session(hub)
+    (session,) = hub._by_key.values()
+    client.send(Event("typing", "h"), volatile=True)
+    client.send(Event("typing", "boom"))
+    client.send(Event("nobody listens", 1))
+    client.send(Event("typing", "he"), volatile=True)
+    hub.data_received(session, client.data_to_send())
+    assert seen == [("v", "h"), ("v", "boom"), ("v", "he")]
+    await link.deliver()
+    assert client.unacknowledged == 0
+    assert client.state is SessionState.OPEN

@@ -34,7 +34,7 @@ from ..protocol.events import (
     SessionEvent,
     SessionResumed,
 )
-from ..protocol.messages import Call, CallError, ErrorCode, Hello, Result
+from ..protocol.messages import Call, CallError, ErrorCode, Event, Hello, Result
 from ..protocol.session import ServerSession, SessionConfig, SessionState, token_key
 from .metrics import Metrics
 
@@ -42,6 +42,7 @@ __all__ = [
     "Authenticator",
     "CallContext",
     "CallFailed",
+    "EventHandler",
     "Hub",
     "HubLimits",
     "Link",
@@ -124,6 +125,8 @@ class CallContext:
 
 
 Method = Callable[[CallContext, Any], Awaitable[Any]]
+#: Handles an event a client sent (such as a typing preview), at once.
+EventHandler = Callable[[CallContext, Any], None]
 
 
 @dataclass(slots=True)
@@ -196,6 +199,7 @@ class Hub:
         self._by_key: dict[bytes, ServerSession] = {}
         self._expired: OrderedDict[bytes, None] = OrderedDict()
         self._methods: dict[str, Method] = {}
+        self._event_handlers: dict[str, EventHandler] = {}
         self._dirty: list[_Entry] = []
         self.on_session_ended: list[Callable[[ServerSession, SessionEnded], None]] = []
 
@@ -206,6 +210,17 @@ class Hub:
 
         def register(function: Method) -> Method:
             self._methods[name] = function
+            return function
+
+        return register
+
+    def event(self, name: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: register the handler of the events ``name`` clients
+        send. It runs at once, in the order the events arrive, and must not
+        block; an event no handler takes is dropped."""
+
+        def register(function: EventHandler) -> EventHandler:
+            self._event_handlers[name] = function
             return function
 
         return register
@@ -355,12 +370,14 @@ class Hub:
                 if event.seq:
                     entry.handling.append(event.seq)
                 self._start_call(entry, event.value, event.seq)
-            elif not entry.handling:
-                if event.seq:
+            else:
+                if isinstance(event.value, Event):
+                    self._run_event(entry, event.value)
+                if event.seq and not entry.handling:  # volatile ones have none
                     session.acknowledge(event.seq)
-            elif event.seq:  # handled already, acknowledged after the calls
-                entry.handling.append(event.seq)
-                entry.handled.add(event.seq)
+                elif event.seq:  # handled; acknowledged after the calls before it
+                    entry.handling.append(event.seq)
+                    entry.handled.add(event.seq)
         elif isinstance(event, HelloReceived):
             self._start(entry, self._accept(entry, event.hello))
         elif isinstance(event, ResumeRequested):
@@ -446,6 +463,15 @@ class Hub:
         task = asyncio.ensure_future(work)
         entry.tasks.add(task)
         task.add_done_callback(entry.tasks.discard)
+
+    def _run_event(self, entry: _Entry, event: Event) -> None:
+        handler = self._event_handlers.get(event.name)
+        if handler is None or entry.principal is None:
+            return
+        try:
+            handler(CallContext(self, entry.session, entry.principal), event.data)
+        except Exception:
+            logger.exception("handler of event %s failed", event.name)
 
     def _start_call(self, entry: _Entry, call: Call, seq: int) -> None:
         self._start(entry, self._run_call(entry, call, seq))
