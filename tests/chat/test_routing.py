@@ -254,8 +254,11 @@ def test_an_assigned_call_times_out_to_the_next_operator() -> None:
     router.handle_timer(21)
     events = drain(router)
     assert CallAssigned("a", "c1", "d", 31) in events
-    router.accept("a", "c1", 22)
-    assert router.call("c1").operator == "a"
+    # a lets it go again: the round goes on to b, not back to a
+    router.handle_timer(31)
+    assert CallAssigned("b", "c1", "d", 41) in drain(router)
+    router.accept("b", "c1", 32)
+    assert router.call("c1").operator == "b"
 
 
 def test_a_declined_assignment_goes_to_the_next_operator() -> None:
