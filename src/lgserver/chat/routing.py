@@ -448,7 +448,8 @@ class Router:
         Raises:
             DuplicateOperator: The id is taken.
             UnknownDepartment: A department does not exist.
-            InvalidArgument: ``cap`` is negative.
+            InvalidArgument: ``cap`` is negative, ``status`` is not a
+                status, or ``departments`` is a single string.
             ClockWentBack: ``now`` is before a time already seen.
         """
         self._check_clock(now)
@@ -486,7 +487,8 @@ class Router:
         Raises:
             UnknownOperator: No operator has this id.
             UnknownDepartment: A department does not exist.
-            InvalidArgument: ``cap`` is negative.
+            InvalidArgument: ``cap`` is negative, or ``departments`` is a
+                single string.
             OperatorBusy: ``cap`` is below the number of chats they hold.
             ClockWentBack: ``now`` is before a time already seen.
         """
@@ -556,6 +558,7 @@ class Router:
 
         Raises:
             UnknownOperator: No operator has this id.
+            InvalidArgument: ``status`` is not a status.
             OperatorBusy: Going offline while holding chats.
             ClockWentBack: ``now`` is before a time already seen.
         """
