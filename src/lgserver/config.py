@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .protocol.codec import Limits
 from .protocol.frames import MAX_FRAME_SIZE_LIMIT
@@ -49,6 +50,7 @@ __all__ = [
     "ServerSettings",
     "SessionSettings",
     "TLSSettings",
+    "WebSettings",
     "environment_variable",
     "load_config",
     "parse_config",
@@ -331,6 +333,57 @@ def _address(text: str) -> str:
     return text.strip()
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it: ``scheme://host[:port]``, the scheme
+    and host in lower case and a default port left out."""
+    text = text.strip()
+    if text == "*":
+        raise _Invalid(
+            "'*' would let every site embed the chat; list the sites' origins, "
+            "such as 'https://shop.example'"
+        )
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise _Invalid(f"{text!r} is not an origin") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise _Invalid(f"{text!r} is not an origin: bad port") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise _Invalid(
+            f"{text!r} is not an origin: expected https:// or http://, a host and "
+            "an optional port, such as 'https://shop.example'"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise _Invalid(f"{text!r} is not an origin: it holds a user name")
+    host = parts.hostname or ""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise _Invalid(f"{text!r} is not an origin: bad host name") from None
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host) or host.endswith("."):
+            raise _Invalid(f"{text!r} is not an origin: bad host name") from None
+    if literal is not None and literal.version == 6:
+        host = f"[{literal.compressed}]"
+    suffix = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
+    origin = f"{scheme}://{host}{suffix}"
+    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise _Invalid(
+            f"{text!r} is not an origin: it has a path; did you mean {origin!r}?"
+        )
+    return origin
+
+
 def _kind(kind: _Kind, *, secret: bool = False) -> dict[str, object]:
     """A setting's field metadata; ``secret`` ones are masked on show."""
     return {"kind": kind, "secret": secret}
@@ -577,6 +630,21 @@ class SMTPSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The ``[web]`` section: the sites that may embed the chat.
+
+    Attributes:
+        allowed_origins: Origins (``https://shop.example``) whose pages may
+            connect to lgserver and frame its chat window, besides
+            lgserver's own.
+    """
+
+    allowed_origins: tuple[str, ...] = field(
+        default=(), metadata=_kind(_List(_origin, "origins"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, one attribute a section.
 
@@ -589,6 +657,7 @@ class Config:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def session_config(self, *, auto_ack: bool = True) -> SessionConfig:
         """The protocol core's session settings, with the configured limits.

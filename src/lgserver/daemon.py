@@ -109,7 +109,11 @@ class Daemon:
         mounts = [("/", WEB_ROOT)]
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
-        site = Site(mounts=mounts, metrics=self.metrics.render)
+        site = Site(
+            mounts=mounts,
+            allowed_origins=frozenset(config.web.allowed_origins),
+            metrics=self.metrics.render,
+        )
         self._listener = await serve_tls(
             self.hub, site, context, config.server.host, config.server.port
         )
