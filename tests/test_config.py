@@ -68,6 +68,7 @@ def test_no_file_gives_the_defaults() -> None:
     assert config.log.level_number == 20
     assert not config.smtp.enabled
     assert config.web.allowed_origins == ()
+    assert config.geo.enabled and config.geo.database is None
 
 
 def test_shipped_file_holds_every_default() -> None:
@@ -224,6 +225,15 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("LGSERVER_LIMITS_BURST", " 7 ", "limits", "burst", 7),
         ("LGSERVER_TLS_ROTATE_BEFORE_HOURS", "1.5", "tls", "rotate_before_hours", 1.5),
         ("LGSERVER_SMTP_PASSWORD", " spaced ", "smtp", "password", " spaced "),
+        ("LGSERVER_GEO_ENABLED", "no", "geo", "enabled", False),
+        (
+            "LGSERVER_GEO_DATABASE",
+            "/var/lib/geo/c.mmdb",
+            "geo",
+            "database",
+            Path("/var/lib/geo/c.mmdb"),
+        ),
+        ("LGSERVER_GEO_DATABASE", "", "geo", "database", None),
         (
             "LGSERVER_WEB_ALLOWED_ORIGINS",
             "https://shop.example, http://Shop.Example:8080",
@@ -342,6 +352,8 @@ def test_empty_variables_clear_file_paths() -> None:
             {"smtp": {"from_address": "nobody"}},
             "smtp.from_address: expected an e-mail address, got 'nobody'",
         ),
+        ({"geo": {"enabled": 1}}, "geo.enabled: expected true or false, got 1"),
+        ({"geo": {"database": 5}}, "geo.database: expected a path, got 5"),
         (
             {"session": {"gracee": 1}},
             "session.gracee: unknown key; did you mean session.grace?",

@@ -4,6 +4,7 @@ reached over real TLS, stopped by a signal."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from lgserver.client import Client, SessionClosed
-from lgserver.config import Config, ServerSettings, WebSettings
+from lgserver.config import Config, GeoSettings, ServerSettings, WebSettings
 from lgserver.daemon import Daemon
 from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
@@ -315,3 +316,38 @@ async def test_the_allowed_sites_pages_connect_and_others_get_403(
             assert got == status, origin
     finally:
         await daemon.stop()
+
+
+async def test_the_daemon_locates_addresses_once_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = Daemon(Config(server=ServerSettings(port=0, data_dir=tmp_path)))
+    await daemon.start()
+    try:
+        assert await daemon.locator.country("8.8.8.8") == "US"
+    finally:
+        await daemon.stop()
+    assert await daemon.locator.country("8.8.8.8") == ""
+
+    # a database that cannot be used: the daemon serves all the same
+    missing = tmp_path / "absent.mmdb"
+    config = Config(
+        server=ServerSettings(port=0, data_dir=tmp_path),
+        geo=GeoSettings(database=missing),
+    )
+    daemon = Daemon(config)
+    with caplog.at_level(logging.WARNING, "lgserver.geo"):
+        await daemon.start()
+        try:
+            assert await daemon.locator.country("8.8.8.8") == ""
+            context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", daemon.port, ssl=context, server_hostname="localhost"
+            )
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        finally:
+            await daemon.stop()
+    assert f"geolocation is off: geo.database {str(missing)!r}" in caplog.text

@@ -44,6 +44,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigProblem",
+    "GeoSettings",
     "LimitsSettings",
     "LogSettings",
     "SMTPSettings",
@@ -630,6 +631,20 @@ class SMTPSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GeoSettings:
+    """The ``[geo]`` section: where customers' addresses are located.
+
+    Attributes:
+        enabled: Look up the country of customers' addresses.
+        database: A MaxMind DB country (or city) file, or None for the
+            database built into lgserver.
+    """
+
+    enabled: bool = field(default=True, metadata=_kind(_Boolean()))
+    database: Path | None = field(default=None, metadata=_kind(_Path(optional=True)))
+
+
+@dataclass(frozen=True, slots=True)
 class WebSettings:
     """The ``[web]`` section: the sites that may embed the chat.
 
@@ -657,6 +672,7 @@ class Config:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    geo: GeoSettings = field(default_factory=GeoSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
     def session_config(self, *, auto_ack: bool = True) -> SessionConfig:
