@@ -225,6 +225,15 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("LGSERVER_LIMITS_BURST", " 7 ", "limits", "burst", 7),
         ("LGSERVER_TLS_ROTATE_BEFORE_HOURS", "1.5", "tls", "rotate_before_hours", 1.5),
         ("LGSERVER_SMTP_PASSWORD", " spaced ", "smtp", "password", " spaced "),
+        (
+            "LGSERVER_SMTP_FROM_ADDRESS",
+            " Chat@Example.COM ",
+            "smtp",
+            "from_address",
+            "Chat@example.com",
+        ),
+        ("LGSERVER_SMTP_MAX_CONNECTIONS", "8", "smtp", "max_connections", 8),
+        ("LGSERVER_SMTP_CONNECT_TIMEOUT", "2.5", "smtp", "connect_timeout", 2.5),
         ("LGSERVER_GEO_ENABLED", "no", "geo", "enabled", False),
         (
             "LGSERVER_GEO_DATABASE",
@@ -351,6 +360,27 @@ def test_empty_variables_clear_file_paths() -> None:
         (
             {"smtp": {"from_address": "nobody"}},
             "smtp.from_address: expected an e-mail address, got 'nobody'",
+        ),
+        (
+            {"smtp": {"from_address": "chat@example.com\r\nBcc: x@y.z"}},
+            "smtp.from_address: expected an e-mail address, got "
+            "'chat@example.com\\r\\nBcc: x@y.z'",
+        ),
+        (
+            {"smtp": {"from_address": "chat, x@example.com"}},
+            "smtp.from_address: expected an e-mail address, got 'chat, x@example.com'",
+        ),
+        (
+            {"smtp": {"max_connections": 0}},
+            "smtp.max_connections: must be between 1 and 100, got 0",
+        ),
+        (
+            {"smtp": {"per_recipient_per_hour": 0}},
+            "smtp.per_recipient_per_hour: must be at least 1, got 0",
+        ),
+        (
+            {"smtp": {"send_timeout": 0}},
+            "smtp.send_timeout: must be greater than 0, got 0",
         ),
         ({"geo": {"enabled": 1}}, "geo.enabled: expected true or false, got 1"),
         ({"geo": {"database": 5}}, "geo.database: expected a path, got 5"),

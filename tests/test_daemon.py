@@ -325,6 +325,7 @@ async def test_the_daemon_locates_addresses_once_started(
     await daemon.start()
     try:
         assert await daemon.locator.country("8.8.8.8") == "US"
+        assert not daemon.mailer.enabled  # no smtp.host
     finally:
         await daemon.stop()
     assert await daemon.locator.country("8.8.8.8") == ""

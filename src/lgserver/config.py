@@ -328,10 +328,15 @@ def _optional_host(text: str) -> str:
 
 
 def _address(text: str) -> str:
-    local, at, domain = text.strip().rpartition("@")
-    if text and (not at or not local or not _HOSTNAME.fullmatch(domain)):
-        raise _Invalid(f"expected an e-mail address, got {text!r}")
-    return text.strip()
+    # the rules lgserver's e-mail is held to; mail imports this module
+    from .mail import InvalidAddress, check_address
+
+    if not text.strip():
+        return ""
+    try:
+        return check_address(text).addr_spec
+    except InvalidAddress:
+        raise _Invalid(f"expected an e-mail address, got {text!r}") from None
 
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -614,7 +619,16 @@ class SMTPSettings:
         username: The login, or empty to send without one.
         password: The password for ``username``.
         from_address: The sender of lgserver's e-mail.
-        starttls: Upgrade the connection with STARTTLS before logging in.
+        starttls: Upgrade the connection with STARTTLS before logging in
+            (on port 465, TLS starts with the connection instead).
+        connect_timeout: Seconds to connect, and to wait for each answer of
+            the server.
+        send_timeout: Seconds one e-mail may take in all, from waiting for
+            a free connection to the server's last answer.
+        max_connections: Connections to the server open at once; more
+            e-mails wait for one.
+        per_recipient_per_hour: Transcripts sent to one address in an hour,
+            so that nobody can use lgserver to flood an inbox.
     """
 
     host: str = field(default="", metadata=_kind(_Text(_optional_host)))
@@ -623,6 +637,10 @@ class SMTPSettings:
     password: str = field(default="", metadata=_kind(_Text(), secret=True))
     from_address: str = field(default="", metadata=_kind(_Text(_address)))
     starttls: bool = field(default=True, metadata=_kind(_Boolean()))
+    connect_timeout: float = field(default=10.0, metadata=_POSITIVE)
+    send_timeout: float = field(default=60.0, metadata=_POSITIVE)
+    max_connections: int = field(default=4, metadata=_kind(_Integer(1, 100)))
+    per_recipient_per_hour: int = field(default=5, metadata=_COUNT)
 
     @property
     def enabled(self) -> bool:

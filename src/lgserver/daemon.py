@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import Config
 from .geo import GeoError, Locator
+from .mail import Mailer
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
 from .server.auth import StoreAuthenticator
@@ -64,6 +65,7 @@ class Daemon:
         self.registry = registry or Registry()
         self.metrics = Metrics()
         self.locator = Locator.from_settings(config.geo)
+        self.mailer = Mailer(config.smtp)
         self._loading: asyncio.Task[None] | None = None
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
