@@ -67,6 +67,8 @@ def test_no_file_gives_the_defaults() -> None:
     assert config.limits.messages_per_second == 50.0
     assert config.log.level_number == 20
     assert not config.smtp.enabled
+    assert config.web.allowed_origins == ()
+    assert config.geo.enabled and config.geo.database is None
 
 
 def test_shipped_file_holds_every_default() -> None:
@@ -223,6 +225,31 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("LGSERVER_LIMITS_BURST", " 7 ", "limits", "burst", 7),
         ("LGSERVER_TLS_ROTATE_BEFORE_HOURS", "1.5", "tls", "rotate_before_hours", 1.5),
         ("LGSERVER_SMTP_PASSWORD", " spaced ", "smtp", "password", " spaced "),
+        (
+            "LGSERVER_SMTP_FROM_ADDRESS",
+            " Chat@Example.COM ",
+            "smtp",
+            "from_address",
+            "Chat@example.com",
+        ),
+        ("LGSERVER_SMTP_MAX_CONNECTIONS", "8", "smtp", "max_connections", 8),
+        ("LGSERVER_SMTP_CONNECT_TIMEOUT", "2.5", "smtp", "connect_timeout", 2.5),
+        ("LGSERVER_GEO_ENABLED", "no", "geo", "enabled", False),
+        (
+            "LGSERVER_GEO_DATABASE",
+            "/var/lib/geo/c.mmdb",
+            "geo",
+            "database",
+            Path("/var/lib/geo/c.mmdb"),
+        ),
+        ("LGSERVER_GEO_DATABASE", "", "geo", "database", None),
+        (
+            "LGSERVER_WEB_ALLOWED_ORIGINS",
+            "https://shop.example, http://Shop.Example:8080",
+            "web",
+            "allowed_origins",
+            ("https://shop.example", "http://shop.example:8080"),
+        ),
     ],
 )
 def test_environment_text_is_read_as_the_setting_type(
@@ -335,6 +362,29 @@ def test_empty_variables_clear_file_paths() -> None:
             "smtp.from_address: expected an e-mail address, got 'nobody'",
         ),
         (
+            {"smtp": {"from_address": "chat@example.com\r\nBcc: x@y.z"}},
+            "smtp.from_address: expected an e-mail address, got "
+            "'chat@example.com\\r\\nBcc: x@y.z'",
+        ),
+        (
+            {"smtp": {"from_address": "chat, x@example.com"}},
+            "smtp.from_address: expected an e-mail address, got 'chat, x@example.com'",
+        ),
+        (
+            {"smtp": {"max_connections": 0}},
+            "smtp.max_connections: must be between 1 and 100, got 0",
+        ),
+        (
+            {"smtp": {"per_recipient_per_hour": 0}},
+            "smtp.per_recipient_per_hour: must be at least 1, got 0",
+        ),
+        (
+            {"smtp": {"send_timeout": 0}},
+            "smtp.send_timeout: must be greater than 0, got 0",
+        ),
+        ({"geo": {"enabled": 1}}, "geo.enabled: expected true or false, got 1"),
+        ({"geo": {"database": 5}}, "geo.database: expected a path, got 5"),
+        (
             {"session": {"gracee": 1}},
             "session.gracee: unknown key; did you mean session.grace?",
         ),
@@ -380,6 +430,109 @@ def test_empty_variables_clear_file_paths() -> None:
 )
 def test_problems_name_the_key(document: dict[str, Any], expected: str) -> None:
     assert problems(document) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("written", "origin"),
+    [
+        ("https://shop.example", "https://shop.example"),
+        ("HTTPS://Shop.Example", "https://shop.example"),
+        ("https://shop.example:443", "https://shop.example"),
+        ("http://shop.example:80", "http://shop.example"),
+        ("http://shop.example:443", "http://shop.example:443"),
+        ("https://shop.example:8443", "https://shop.example:8443"),
+        (" https://shop.example ", "https://shop.example"),
+        ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+        ("https://[::1]", "https://[::1]"),
+        ("https://[2001:DB8:0::1]:9000", "https://[2001:db8::1]:9000"),
+        ("https://bücher.example", "https://xn--bcher-kva.example"),
+    ],
+)
+def test_allowed_origins_are_written_as_browsers_send_them(
+    written: str, origin: str
+) -> None:
+    config = parse_config({"web": {"allowed_origins": [written]}}, {})
+    assert config.web.allowed_origins == (origin,)
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        (
+            "*",
+            "'*' would let every site embed the chat; list the sites' origins, "
+            "such as 'https://shop.example'",
+        ),
+        (
+            "https://shop.example/",
+            "'https://shop.example/' is not an origin: it has a path; did you "
+            "mean 'https://shop.example'?",
+        ),
+        (
+            "https://shop.example:8443/chat?x=1",
+            "'https://shop.example:8443/chat?x=1' is not an origin: it has a "
+            "path; did you mean 'https://shop.example:8443'?",
+        ),
+        (
+            "https://shop.example#top",
+            "'https://shop.example#top' is not an origin: it has a path; did you "
+            "mean 'https://shop.example'?",
+        ),
+        (
+            "shop.example",
+            "'shop.example' is not an origin: expected https:// or http://, a "
+            "host and an optional port, such as 'https://shop.example'",
+        ),
+        (
+            "ftp://shop.example",
+            "'ftp://shop.example' is not an origin: expected https:// or http://, "
+            "a host and an optional port, such as 'https://shop.example'",
+        ),
+        (
+            "null",
+            "'null' is not an origin: expected https:// or http://, a host and "
+            "an optional port, such as 'https://shop.example'",
+        ),
+        (
+            "https://",
+            "'https://' is not an origin: expected https:// or http://, a host "
+            "and an optional port, such as 'https://shop.example'",
+        ),
+        (
+            "https://me:pw@shop.example",
+            "'https://me:pw@shop.example' is not an origin: it holds a user name",
+        ),
+        (
+            "https://shop.example:0x1",
+            "'https://shop.example:0x1' is not an origin: bad port",
+        ),
+        (
+            "https://shop.example:70000",
+            "'https://shop.example:70000' is not an origin: bad port",
+        ),
+        (
+            "https://-shop-.example",
+            "'https://-shop-.example' is not an origin: bad host name",
+        ),
+        (
+            "https://shop..example",
+            "'https://shop..example' is not an origin: bad host name",
+        ),
+        ("https://[::1", "'https://[::1' is not an origin"),
+    ],
+)
+def test_origins_that_are_not_origins_are_refused(written: str, why: str) -> None:
+    found = problems({"web": {"allowed_origins": ["https://ok.example", written]}})
+    assert found == [f"web.allowed_origins: {why}"]
+    variable = "LGSERVER_WEB_ALLOWED_ORIGINS"
+    if "," not in written:
+        assert problems({}, {variable: written}) == [f"{variable}: {why}"]
+
+
+def test_allowed_origins_are_a_list() -> None:
+    assert problems({"web": {"allowed_origins": "https://shop.example"}}) == [
+        "web.allowed_origins: expected a list of origins, got 'https://shop.example'"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ reached over real TLS, stopped by a signal."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -12,13 +13,19 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lgserver.client import Client, SessionClosed
+from lgserver.config import Config, GeoSettings, ServerSettings, WebSettings
+from lgserver.daemon import Daemon
 from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
+
+from .transport.test_webtransport import RawSession
 
 LGSERVER = [sys.executable, "-m", "lgserver"]
 
@@ -254,3 +261,94 @@ async def test_no_acknowledged_message_is_lost_to_sigkill(tmp_path: Path) -> Non
     expected = {f"{s.visitor}-{n}" for s in senders for n in range(1, s.sent + 1)}
     assert sorted(row[0] for row in rows) == sorted(expected)
     assert sum(len(a) for a in acknowledged.values()) >= 2500
+
+
+@dataclass
+class _QuicTarget:
+    """Where RawSession connects: the daemon's UDP port and certificate."""
+
+    port: int
+    certificate: Any
+
+
+async def test_the_allowed_sites_pages_connect_and_others_get_403(
+    tmp_path: Path,
+) -> None:
+    config = Config(
+        server=ServerSettings(port=0, data_dir=tmp_path),
+        web=WebSettings(allowed_origins=("https://shop.example",)),
+    )
+    daemon = Daemon(config)
+    await daemon.start()
+    try:
+        assert daemon.certificate is not None
+        cafile = str(daemon.certificate.cert_file)
+
+        async def upgrade(origin: str) -> bytes:
+            context = ssl.create_default_context(cafile=cafile)
+            context.set_alpn_protocols(["http/1.1"])
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", daemon.port, ssl=context, server_hostname="localhost"
+            )
+            writer.write(
+                "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Origin: {origin}\r\n\r\n".encode()
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            writer.close()
+            return head.split(b"\r\n", 1)[0]
+
+        assert await upgrade("https://shop.example") == (
+            b"HTTP/1.1 101 Switching Protocols"
+        )
+        assert await upgrade("https://evil.example") == b"HTTP/1.1 403 "
+
+        # the same rule on the WebTransport CONNECT
+        target = _QuicTarget(daemon.port, daemon.certificate)
+        for origin, status in (
+            ("https://shop.example", 200),
+            ("https://evil.example", 403),
+        ):
+            raw, got = await RawSession.open(target, origin=origin)
+            raw.end()
+            assert got == status, origin
+    finally:
+        await daemon.stop()
+
+
+async def test_the_daemon_locates_addresses_once_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = Daemon(Config(server=ServerSettings(port=0, data_dir=tmp_path)))
+    await daemon.start()
+    try:
+        assert await daemon.locator.country("8.8.8.8") == "US"
+        assert not daemon.mailer.enabled  # no smtp.host
+    finally:
+        await daemon.stop()
+    assert await daemon.locator.country("8.8.8.8") == ""
+
+    # a database that cannot be used: the daemon serves all the same
+    missing = tmp_path / "absent.mmdb"
+    config = Config(
+        server=ServerSettings(port=0, data_dir=tmp_path),
+        geo=GeoSettings(database=missing),
+    )
+    daemon = Daemon(config)
+    with caplog.at_level(logging.WARNING, "lgserver.geo"):
+        await daemon.start()
+        try:
+            assert await daemon.locator.country("8.8.8.8") == ""
+            context = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", daemon.port, ssl=context, server_hostname="localhost"
+            )
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 200 ")
+        finally:
+            await daemon.stop()
+    assert f"geolocation is off: geo.database {str(missing)!r}" in caplog.text

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from .protocol.codec import Limits
 from .protocol.frames import MAX_FRAME_SIZE_LIMIT
@@ -43,12 +44,14 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigProblem",
+    "GeoSettings",
     "LimitsSettings",
     "LogSettings",
     "SMTPSettings",
     "ServerSettings",
     "SessionSettings",
     "TLSSettings",
+    "WebSettings",
     "environment_variable",
     "load_config",
     "parse_config",
@@ -325,10 +328,66 @@ def _optional_host(text: str) -> str:
 
 
 def _address(text: str) -> str:
-    local, at, domain = text.strip().rpartition("@")
-    if text and (not at or not local or not _HOSTNAME.fullmatch(domain)):
-        raise _Invalid(f"expected an e-mail address, got {text!r}")
-    return text.strip()
+    # the rules lgserver's e-mail is held to; mail imports this module
+    from .mail import InvalidAddress, check_address
+
+    if not text.strip():
+        return ""
+    try:
+        return check_address(text).addr_spec
+    except InvalidAddress:
+        raise _Invalid(f"expected an e-mail address, got {text!r}") from None
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _origin(text: str) -> str:
+    """An origin as browsers send it: ``scheme://host[:port]``, the scheme
+    and host in lower case and a default port left out."""
+    text = text.strip()
+    if text == "*":
+        raise _Invalid(
+            "'*' would let every site embed the chat; list the sites' origins, "
+            "such as 'https://shop.example'"
+        )
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise _Invalid(f"{text!r} is not an origin") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise _Invalid(f"{text!r} is not an origin: bad port") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+        raise _Invalid(
+            f"{text!r} is not an origin: expected https:// or http://, a host and "
+            "an optional port, such as 'https://shop.example'"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise _Invalid(f"{text!r} is not an origin: it holds a user name")
+    host = parts.hostname or ""
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise _Invalid(f"{text!r} is not an origin: bad host name") from None
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host) or host.endswith("."):
+            raise _Invalid(f"{text!r} is not an origin: bad host name") from None
+    if literal is not None and literal.version == 6:
+        host = f"[{literal.compressed}]"
+    suffix = "" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}"
+    origin = f"{scheme}://{host}{suffix}"
+    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise _Invalid(
+            f"{text!r} is not an origin: it has a path; did you mean {origin!r}?"
+        )
+    return origin
 
 
 def _kind(kind: _Kind, *, secret: bool = False) -> dict[str, object]:
@@ -560,7 +619,16 @@ class SMTPSettings:
         username: The login, or empty to send without one.
         password: The password for ``username``.
         from_address: The sender of lgserver's e-mail.
-        starttls: Upgrade the connection with STARTTLS before logging in.
+        starttls: Upgrade the connection with STARTTLS before logging in
+            (on port 465, TLS starts with the connection instead).
+        connect_timeout: Seconds to connect, and to wait for each answer of
+            the server.
+        send_timeout: Seconds one e-mail may take in all, from waiting for
+            a free connection to the server's last answer.
+        max_connections: Connections to the server open at once; more
+            e-mails wait for one.
+        per_recipient_per_hour: Transcripts sent to one address in an hour,
+            so that nobody can use lgserver to flood an inbox.
     """
 
     host: str = field(default="", metadata=_kind(_Text(_optional_host)))
@@ -569,11 +637,44 @@ class SMTPSettings:
     password: str = field(default="", metadata=_kind(_Text(), secret=True))
     from_address: str = field(default="", metadata=_kind(_Text(_address)))
     starttls: bool = field(default=True, metadata=_kind(_Boolean()))
+    connect_timeout: float = field(default=10.0, metadata=_POSITIVE)
+    send_timeout: float = field(default=60.0, metadata=_POSITIVE)
+    max_connections: int = field(default=4, metadata=_kind(_Integer(1, 100)))
+    per_recipient_per_hour: int = field(default=5, metadata=_COUNT)
 
     @property
     def enabled(self) -> bool:
         """Whether lgserver sends e-mail."""
         return bool(self.host)
+
+
+@dataclass(frozen=True, slots=True)
+class GeoSettings:
+    """The ``[geo]`` section: where customers' addresses are located.
+
+    Attributes:
+        enabled: Look up the country of customers' addresses.
+        database: A MaxMind DB country (or city) file, or None for the
+            database built into lgserver.
+    """
+
+    enabled: bool = field(default=True, metadata=_kind(_Boolean()))
+    database: Path | None = field(default=None, metadata=_kind(_Path(optional=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """The ``[web]`` section: the sites that may embed the chat.
+
+    Attributes:
+        allowed_origins: Origins (``https://shop.example``) whose pages may
+            connect to lgserver and frame its chat window, besides
+            lgserver's own.
+    """
+
+    allowed_origins: tuple[str, ...] = field(
+        default=(), metadata=_kind(_List(_origin, "origins"))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,6 +690,8 @@ class Config:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     log: LogSettings = field(default_factory=LogSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
+    geo: GeoSettings = field(default_factory=GeoSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def session_config(self, *, auto_ack: bool = True) -> SessionConfig:
         """The protocol core's session settings, with the configured limits.

@@ -5,7 +5,8 @@ listeners, started in that order and stopped in the reverse one.
 down gracefully: stop accepting, tell every client to reconnect later
 (GOING_AWAY), flush the store, return. SIGHUP reloads the certificate; a
 development certificate is also renewed by a timer before it expires,
-without a restart.
+without a restart. The geolocation database loads in the background once
+the daemon listens (:mod:`lgserver.geo`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .geo import GeoError, Locator
+from .mail import Mailer
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
 from .server.auth import StoreAuthenticator
@@ -61,6 +64,9 @@ class Daemon:
         self.config = config
         self.registry = registry or Registry()
         self.metrics = Metrics()
+        self.locator = Locator.from_settings(config.geo)
+        self.mailer = Mailer(config.smtp)
+        self._loading: asyncio.Task[None] | None = None
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
         self.certificate: ServerCertificate | None = None
@@ -109,7 +115,11 @@ class Daemon:
         mounts = [("/", WEB_ROOT)]
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
-        site = Site(mounts=mounts, metrics=self.metrics.render)
+        site = Site(
+            mounts=mounts,
+            allowed_origins=frozenset(config.web.allowed_origins),
+            metrics=self.metrics.render,
+        )
         self._listener = await serve_tls(
             self.hub, site, context, config.server.host, config.server.port
         )
@@ -152,6 +162,12 @@ class Daemon:
         )
         self._announce_certificate()
         self._schedule_rotation()
+        self._loading = asyncio.create_task(self._load_locator())
+
+    async def _load_locator(self) -> None:
+        # the locator logs a database it cannot load, and answers "" then
+        with contextlib.suppress(GeoError):
+            await self.locator.load()
 
     @staticmethod
     def _register_methods(hub: Hub) -> None:
@@ -185,6 +201,8 @@ class Daemon:
         """Stop accepting, send every client away, flush the store."""
         if self._rotation is not None:
             self._rotation.cancel()
+        if self._loading is not None:
+            self._loading.cancel()
         for listener in (self._listener, self._plain):
             if listener is not None:
                 listener.close()
@@ -197,6 +215,7 @@ class Daemon:
             self.webtransport = None
         if self.store is not None:
             await self.store.close()
+        self.locator.close()
         logger.info("stopped")
 
     def _announce_certificate(self) -> None:

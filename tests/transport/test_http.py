@@ -78,6 +78,11 @@ async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Serv
         '<!doctype html><script type="importmap">{"imports": {}}</script>'
     )
     (site_root / ".secret").write_text("hidden")
+    (site_root / "chat").mkdir()
+    (site_root / "chat" / "index.html").write_text("<!doctype html><p>chat</p>")
+    (site_root / "chat" / "chat.js").write_text("export const y = 2;\n")
+    (site_root / "console").mkdir()
+    (site_root / "console" / "index.html").write_text("<!doctype html><p>ops</p>")
     (tmp_path / "outside.txt").write_text("outside")
 
     hub = Hub(registry, authenticate, SessionConfig(max_frame_size=64 * 1024))
@@ -88,7 +93,7 @@ async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Serv
 
     site = Site(
         mounts=[("/", site_root)],
-        allowed_origins=frozenset({"https://shop.example"}),
+        allowed_origins=frozenset({"https://shop.example", "http://a.example:81"}),
         metrics=hub.metrics.render,
     )
     listener = await serve_tls(
@@ -140,7 +145,7 @@ async def test_health_and_files(server: Server) -> None:
     assert body == b"export const x = 1;\n"
     assert headers["content-type"] == "text/javascript; charset=utf-8"
     assert headers["x-content-type-options"] == "nosniff"
-    assert "frame-ancestors 'self'" in headers["content-security-policy"]
+    assert headers["content-security-policy"].endswith("; frame-ancestors 'none'")
     assert headers["strict-transport-security"].startswith("max-age=")
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
 
@@ -247,6 +252,95 @@ async def test_an_origin_not_allowed_is_refused(server: Server) -> None:
     assert refused.status_code == 403
     allowed = await WebSocketClient.open(server, origin="https://shop.example")
     await allowed.pump(AcceptConnection)
+
+
+def frame_ancestors(headers: dict[str, str]) -> str:
+    policy = headers["content-security-policy"]
+    found = [part for part in policy.split("; ") if part.startswith("frame-")]
+    assert len(found) == 1, policy
+    return found[0].removeprefix("frame-ancestors ")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/chat/", 200),
+        ("/chat", 200),
+        ("/chat/index.html", 200),
+        ("/chat/chat.js", 200),
+        ("/chat/missing.js", 404),
+    ],
+)
+async def test_the_chat_window_may_be_framed_by_allowed_origins(
+    server: Server, path: str, status: int
+) -> None:
+    got, headers, _ = await http(server, get(path))
+    assert got == status
+    if status == 200:
+        assert frame_ancestors(headers) == (
+            "'self' http://a.example:81 https://shop.example"
+        )
+        # a revalidated copy keeps the same rule
+        got, headers, _ = await http(
+            server, get(path, f"If-None-Match: {headers['etag']}")
+        )
+        assert got == 304
+        assert frame_ancestors(headers).startswith("'self' http://a.example:81")
+    else:
+        assert frame_ancestors(headers) == "'none'"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/console/",
+        "/console/index.html",
+        "/chatroom",
+        "/app.js",
+        "/chat/%2e%2e/console/index.html",
+        "/healthz",
+    ],
+)
+async def test_other_pages_may_be_framed_by_no_page(server: Server, path: str) -> None:
+    _, headers, _ = await http(server, get(path))
+    assert frame_ancestors(headers) == "'none'"
+
+
+async def test_the_embeddable_pages_are_the_sites_choice(server: Server) -> None:
+    server.site.embeddable = ("/console/",)
+    _, headers, _ = await http(server, get("/console/"))
+    assert frame_ancestors(headers).startswith("'self' ")
+    _, headers, _ = await http(server, get("/chat/"))
+    assert frame_ancestors(headers) == "'none'"
+    server.site.allowed_origins = frozenset()
+    _, headers, _ = await http(server, get("/console/"))
+    assert frame_ancestors(headers) == "'self'"
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://shop.example", True),
+        ("http://a.example:81", True),
+        ("https://localhost", True),  # the server's own pages
+        ("https://evil.example", False),
+        ("http://shop.example", False),
+        ("https://shop.example:8443", False),
+        ("https://shop.example.evil.example", False),
+        ("null", False),
+    ],
+)
+async def test_the_websocket_is_for_allowed_origins(
+    server: Server, origin: str, allowed: bool
+) -> None:
+    client = await WebSocketClient.open(server, origin=origin)
+    if allowed:
+        await client.pump(AcceptConnection)
+    else:
+        refused = await client.pump(RejectConnection)
+        assert refused.status_code == 403
+    client.writer.close()
 
 
 async def test_text_and_oversized_messages_end_the_session(server: Server) -> None:

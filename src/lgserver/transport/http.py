@@ -7,6 +7,16 @@ message holds exactly one frame (``docs/protocol.md`` section 2.6) and the
 connection feeds a session of the hub, like a raw-frame connection does.
 Every other request is answered by :class:`Site`: static files with their
 content type, an ETag and the security headers, or an error page.
+
+Which sites may use lgserver is decided in two places, both from
+:attr:`Site.allowed_origins`. A page may open a WebSocket (or, in
+:mod:`.webtransport`, a WebTransport session) only if its Origin is
+lgserver's own or an allowed one; any other gets 403. And a page may be
+framed only where it is meant to be embedded: the files under
+:attr:`Site.embeddable` (the customer's chat window) carry
+``frame-ancestors 'self'`` and the allowed origins in their
+Content-Security-Policy, every other page (the operators' and the
+administrators' consoles) ``frame-ancestors 'none'``.
 """
 
 from __future__ import annotations
@@ -73,12 +83,14 @@ _TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A whole HTTP response; ``scripts`` are extra CSP script sources."""
+    """A whole HTTP response; ``scripts`` are extra CSP script sources, and
+    an ``embeddable`` one may be framed by the allowed origins' pages."""
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     scripts: tuple[str, ...] = ()
+    embeddable: bool = False
 
 
 @dataclass(slots=True)
@@ -112,9 +124,13 @@ class Site:
 
     Args:
         mounts: URL prefixes and the folders they serve, longest first.
-        allowed_origins: Origins whose pages may open a WebSocket; empty
-            means only pages of this server.
-        frame_ancestors: The CSP ``frame-ancestors`` sources of the pages.
+        allowed_origins: Origins whose pages may open a WebSocket or a
+            WebTransport session and frame the embeddable pages, such as
+            ``https://shop.example`` (as browsers send them: no path, no
+            default port); empty means only pages of this server.
+        embeddable: URL prefixes of the pages other sites may frame (the
+            customer's chat window); a prefix ``/chat/`` covers ``/chat``
+            too. Every other page may be framed by no page at all.
         metrics: Renders ``/metrics``; None serves no metrics.
         metrics_networks: The addresses that may read ``/metrics``.
         webtransport: The SHA-256 of the certificate the WebTransport
@@ -124,7 +140,7 @@ class Site:
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
     allowed_origins: frozenset[str] = frozenset()
-    frame_ancestors: str = "'self'"
+    embeddable: tuple[str, ...] = ("/chat/",)
     metrics: Callable[[], bytes] | None = None
     metrics_networks: tuple[IPv4Network | IPv6Network, ...] = (
         ip_network("127.0.0.0/8"),
@@ -133,14 +149,19 @@ class Site:
     webtransport: Callable[[], tuple[bytes, int]] | None = None
     _cache: dict[Path, _File] = field(default_factory=dict)
 
-    def security_headers(self, scripts: Iterable[str] = ()) -> list[tuple[str, str]]:
-        """Headers every response carries; ``scripts`` are more sources of
-        scripts the page may run (the hashes of its import maps)."""
-        script_src = " ".join(["'self'", *scripts])
+    def security_headers(self, response: Response) -> list[tuple[str, str]]:
+        """Headers every response carries: the scripts ``response`` may run
+        besides its server's (the hashes of its import maps) and the pages
+        that may frame it."""
+        script_src = " ".join(["'self'", *response.scripts])
+        if response.embeddable:
+            ancestors = " ".join(["'self'", *sorted(self.allowed_origins)])
+        else:
+            ancestors = "'none'"
         policy = (
             f"default-src 'self'; script-src {script_src}; style-src 'self'; "
             "img-src 'self' data:; connect-src 'self' wss:; object-src 'none'; "
-            f"base-uri 'none'; frame-ancestors {self.frame_ancestors}"
+            f"base-uri 'none'; frame-ancestors {ancestors}"
         )
         return [
             ("Content-Security-Policy", policy),
@@ -188,8 +209,9 @@ class Site:
             ("ETag", file.etag),
             ("Cache-Control", "no-cache"),
         ]
+        embeddable = self.is_embeddable(path)
         if headers.get("if-none-match") == file.etag:
-            return Response(304, tuple(common))
+            return Response(304, tuple(common), embeddable=embeddable)
         body = b"" if method == "HEAD" else file.body
         return Response(
             200,
@@ -200,6 +222,15 @@ class Site:
             ),
             body,
             file.scripts,
+            embeddable,
+        )
+
+    def is_embeddable(self, path: str) -> bool:
+        """Whether the page at ``path`` (decoded) may be framed by the
+        allowed origins' pages."""
+        return any(
+            path.startswith(prefix) or path == prefix.rstrip("/")
+            for prefix in self.embeddable
         )
 
     def _may_read_metrics(self, address: str | None) -> bool:
@@ -359,7 +390,7 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
     def _send_response(self, response: Response) -> None:
-        headers = [*response.headers, *self._site.security_headers(response.scripts)]
+        headers = [*response.headers, *self._site.security_headers(response)]
         if not any(name == "Content-Length" for name, _ in headers) and (
             response.status >= 200 and response.status not in (204, 304)
         ):
