@@ -38,7 +38,9 @@ from ..conftest import Certificate
 registry = Registry()
 
 
-async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+async def authenticate(
+    hello: Hello, address: str | None
+) -> Principal | tuple[int, str]:
     return Principal("customer", "visitor")
 
 
