@@ -1,5 +1,5 @@
-"""Who a HELLO speaks for (``docs/protocol.md`` section 6.1), and the calls
-that issue and revoke login tokens.
+"""Who a HELLO speaks for (``docs/protocol.md`` sections 6.1 and 6.8), and the
+calls that issue and revoke login tokens.
 
 The ``auth`` map of a HELLO takes one of three forms:
 

@@ -335,6 +335,7 @@ class HttpConnection(asyncio.Protocol):
         self._message = bytearray()
         self._ws_close_code = WS_NORMAL
         self._max_message = hub.config.max_frame_size + 4
+        self._head = False
         # a request answered later; no other is read until it is answered
         self._later: asyncio.Task[Response] | None = None
 
@@ -394,6 +395,7 @@ class HttpConnection(asyncio.Protocol):
         }
         target = request.target.decode("latin-1")
         method = request.method.decode("latin-1")
+        self._head = method == "HEAD"
         if headers.get("upgrade", "").lower() == "websocket":
             self._upgrade(request, target, headers)
             return
@@ -447,7 +449,8 @@ class HttpConnection(asyncio.Protocol):
             out = self._http.send(
                 h11.Response(status_code=response.status, headers=headers)
             )
-            if response.body:
+            # a HEAD answer says how long the body is but carries none
+            if response.body and not self._head:
                 out = (out or b"") + (
                     self._http.send(h11.Data(data=response.body)) or b""
                 )
