@@ -64,6 +64,8 @@ class Daemon:
         self.metrics = Metrics()
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
+        self.authenticator: StoreAuthenticator | None = None
+        self.site: Site | None = None
         self.certificate: ServerCertificate | None = None
         self.port = 0
         self._listener: asyncio.Server | None = None
@@ -130,6 +132,7 @@ class Daemon:
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
         site = Site(mounts=mounts, metrics=self.metrics.render, captcha=captchas)
+        self.authenticator, self.site = authenticator, site
         self._listener = await serve_tls(
             self.hub, site, context, config.server.host, config.server.port
         )
