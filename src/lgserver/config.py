@@ -535,8 +535,8 @@ class SecuritySettings:
             more drops the oldest.
         captcha_after: Consecutive failed logins of an account, or from an
             address, after which a login needs a CAPTCHA.
-        failure_delay: Seconds the first failure past that threshold waits
-            before its answer; each further one waits twice as long.
+        failure_delay: Seconds the first login past that threshold waits
+            before it is checked; each further failure doubles it.
         failure_delay_max: The longest wait; less than
             ``session.handshake_timeout``, within which a client expects
             its answer.

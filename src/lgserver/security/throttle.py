@@ -9,8 +9,8 @@ already sees five.
 
 Once an account or an address has ``captcha_after`` consecutive failures,
 a login for that account or from that address needs a solved CAPTCHA, and
-each further failure is answered only after a delay that doubles with
-every failure, from ``base_delay`` up to ``max_delay``.
+each further attempt waits, before it is checked, a delay that doubles
+with every failure, from ``base_delay`` up to ``max_delay``.
 
 An IPv6 address is counted by its /64 network, the block one subscriber
 usually holds, so that stepping through the addresses of one's own
@@ -59,8 +59,7 @@ class Attempt:
             CAPTCHA threshold before this attempt.
         failures: The consecutive failures this attempt makes if it fails:
             the higher of the account's and the address's counts.
-        delay: Seconds to wait before refusing this attempt, should it
-            fail.
+        delay: Seconds to wait before checking this attempt.
     """
 
     captcha_required: bool
@@ -74,7 +73,7 @@ class LoginThrottle:
 
     Args:
         captcha_after: Failures after which a CAPTCHA is required.
-        base_delay: Seconds the first failure beyond the threshold waits.
+        base_delay: Seconds the first attempt beyond the threshold waits.
         max_delay: The longest wait.
         max_entries: Accounts and addresses remembered at once.
         forget_after: Seconds after its last failure that an account or
@@ -130,7 +129,7 @@ class LoginThrottle:
             address: The client's address, or None when unknown.
 
         Returns:
-            Whether a CAPTCHA is required, and the delay should it fail.
+            Whether a CAPTCHA is required, and the delay before checking.
         """
         now = self._clock()
         self._expire(now)
@@ -165,8 +164,9 @@ class LoginThrottle:
             self._counts.pop(key, None)
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait before refusing the ``failures``-th failure in a
-        row: none up to the threshold, then doubling up to the maximum."""
+        """Seconds to wait before checking an attempt that would be the
+        ``failures``-th failure in a row: none up to the threshold, then
+        doubling up to the maximum."""
         beyond = failures - self.captcha_after
         if beyond <= 0:
             return 0.0

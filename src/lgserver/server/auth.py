@@ -19,7 +19,10 @@ Logins of operators and administrators are throttled by a
 :class:`~lgserver.security.LoginThrottle`: once the account named, or the
 client's address, has failed too often in a row, a login needs a solved
 CAPTCHA (refused with CAPTCHA_REQUIRED until it has one), and each further
-failure is answered only after a growing delay. A token login is held to
+attempt waits a growing delay before its credentials are even looked at.
+Waiting first, rather than before a refusal only, keeps the time of the
+answer from telling a success from a failure, and a client that hangs up
+during the wait gets nothing checked at all. A token login is held to
 its address's count only: it names no account before it is found, and
 nobody guesses a token.
 
@@ -84,7 +87,8 @@ class StoreAuthenticator:
         max_tokens: Login tokens a user may hold; issuing one more drops
             the oldest.
         now: The wall clock, aware, for token expiry.
-        sleep: Waits before a refusal; :func:`asyncio.sleep` by default.
+        sleep: Waits before a throttled attempt is checked;
+            :func:`asyncio.sleep` by default.
     """
 
     def __init__(
@@ -142,9 +146,11 @@ class StoreAuthenticator:
         address: str | None,
     ) -> Verdict:
         attempt = self.throttle.attempt(name, address)
+        if attempt.delay > 0:
+            await self._sleep(attempt.delay)
         failure = {"via": "password", "name": name[:_AUDIT_TEXT], "address": address}
         if attempt.captcha_required and not self._solved(captcha):
-            await self._failed(failure, "captcha", attempt.delay)
+            await self._failed(failure, "captcha")
             return _CAPTCHA
 
         user = await self._store.get_user_by_name(name)
@@ -156,7 +162,7 @@ class StoreAuthenticator:
                 reason = "unknown name"
             elif user.disabled:
                 reason = "disabled"
-            await self._failed(failure, reason, attempt.delay)
+            await self._failed(failure, reason)
             return _REFUSED
 
         self.throttle.succeeded(attempt)
@@ -167,9 +173,11 @@ class StoreAuthenticator:
         self, token: str, captcha: Mapping[str, str] | None, address: str | None
     ) -> Verdict:
         attempt = self.throttle.attempt(None, address)
+        if attempt.delay > 0:
+            await self._sleep(attempt.delay)
         failure: dict[str, Any] = {"via": "token", "address": address}
         if attempt.captcha_required and not self._solved(captcha):
-            await self._failed(failure, "captcha", attempt.delay)
+            await self._failed(failure, "captcha")
             return _CAPTCHA
 
         record = None
@@ -185,7 +193,7 @@ class StoreAuthenticator:
                 user = await self._store.get_user_by_name(record.user)
         if record is None or user is None or user.disabled:
             reason = "disabled" if user is not None else "unknown or expired token"
-            await self._failed(failure, reason, attempt.delay)
+            await self._failed(failure, reason)
             return _REFUSED
 
         self.throttle.succeeded(attempt, user.name)
@@ -208,10 +216,8 @@ class StoreAuthenticator:
             return False
         return self.captchas.solve(captcha["id"], captcha["answer"])
 
-    async def _failed(self, detail: dict[str, Any], reason: str, delay: float) -> None:
+    async def _failed(self, detail: dict[str, Any], reason: str) -> None:
         await self._audit("anonymous", "login.failed", {**detail, "reason": reason})
-        if delay > 0:
-            await self._sleep(delay)
 
     # -- tokens
 
