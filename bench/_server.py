@@ -194,7 +194,7 @@ class _Echo(asyncio.Protocol):
         return False
 
 
-async def _admit(hello: Hello) -> Principal | tuple[int, str]:
+async def _admit(hello: Hello, address: str | None) -> Principal | tuple[int, str]:
     auth = hello.auth or {}
     visitor = auth.get("visitor")
     if isinstance(visitor, str):

@@ -426,6 +426,25 @@ def test_empty_variables_clear_file_paths() -> None:
             {"smtp": {"host": "mail server"}},
             "smtp.host: 'mail server' is not a host name or IP address",
         ),
+        (
+            {"security": {"captcha_after": 0}},
+            "security.captcha_after: must be between 1 and 1000, got 0",
+        ),
+        (
+            {"security": {"token_lifetime": 0}},
+            "security.token_lifetime: must be greater than 0, got 0",
+        ),
+        (
+            {"security": {"failure_delay": 5.0, "failure_delay_max": 2.0}},
+            "security.failure_delay: must not exceed security.failure_delay_max "
+            "(2), got 5",
+        ),
+        (
+            {"security": {"failure_delay_max": 30.0}},
+            "security.failure_delay_max: must be less than "
+            "session.handshake_timeout (10): a client waits no longer for its "
+            "answer, got 30",
+        ),
     ],
 )
 def test_problems_name_the_key(document: dict[str, Any], expected: str) -> None:
@@ -583,6 +602,28 @@ def test_allowed_origins_are_a_list() -> None:
 )
 def test_problems_name_the_variable(environ: dict[str, str], expected: str) -> None:
     assert problems({}, environ) == [expected]
+
+
+def test_security_settings() -> None:
+    security = Config().security
+    assert security.token_lifetime == 12 * 3600
+    assert security.captcha_after == 5
+    assert (security.failure_delay, security.failure_delay_max) == (1.0, 8.0)
+    environ = {
+        "LGSERVER_SECURITY_CAPTCHA_AFTER": "3",
+        "LGSERVER_SECURITY_FAILURE_DELAY_MAX": "25",
+        "LGSERVER_SESSION_HANDSHAKE_TIMEOUT": "30",
+        "LGSERVER_SECURITY_TOKEN_LIFETIME": "3600",
+    }
+    config = parse_config({}, environ)
+    assert config.security.captcha_after == 3
+    assert config.security.failure_delay_max == 25.0
+    assert config.security.token_lifetime == 3600.0
+    assert problems({}, {"LGSERVER_SECURITY_FAILURE_DELAY_MAX": "10"}) == [
+        "LGSERVER_SECURITY_FAILURE_DELAY_MAX: must be less than "
+        "session.handshake_timeout (10): a client waits no longer for its answer, "
+        "got 10"
+    ]
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -4,6 +4,8 @@ reached over real TLS, stopped by a signal."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import os
 import signal
@@ -19,11 +21,18 @@ from typing import Any
 
 import pytest
 
-from lgserver.client import Client, SessionClosed
-from lgserver.config import Config, GeoSettings, ServerSettings, WebSettings
+from lgserver.client import Client, RemoteCallError, SessionClosed
+from lgserver.config import (
+    Config,
+    GeoSettings,
+    ServerSettings,
+    WebSettings,
+    parse_config,
+)
 from lgserver.daemon import Daemon
 from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
+from lgserver.protocol.messages import ErrorCode
 
 from .transport.test_webtransport import RawSession
 
@@ -352,3 +361,134 @@ async def test_the_daemon_locates_addresses_once_started(
         finally:
             await daemon.stop()
     assert f"geolocation is off: geo.database {str(missing)!r}" in caplog.text
+
+
+def add_ann(data_dir: Path) -> None:
+    result = subprocess.run(
+        [*LGSERVER, "user", "add", "ann", "--password-stdin", "--data-dir", data_dir],
+        input="a long password\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+async def fetch_captcha(port: int, context: ssl.SSLContext) -> dict[str, str]:
+    context.set_alpn_protocols(["http/1.1"])
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="localhost"
+    )
+    writer.write(b"GET /captcha HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    body = await asyncio.wait_for(reader.readexactly(length), 10)
+    writer.close()
+    answer: dict[str, str] = json.loads(body)
+    return answer
+
+
+async def test_tokens_and_captchas_over_tls(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    await asyncio.to_thread(add_ann, data_dir)
+    document = {
+        "server": {"port": free_port(), "data_dir": str(data_dir)},
+        "security": {"failure_delay": 0.01, "failure_delay_max": 0.05},
+    }
+    daemon = Daemon(parse_config(document, {}))
+    await daemon.start()
+    cafile = str(data_dir / "cert.pem")
+    open_clients: list[Client] = []
+
+    def client(**auth: object) -> Client:
+        made = Client(
+            "127.0.0.1",
+            daemon.port,
+            registry=Registry(),
+            build="test",
+            auth=auth,
+            ssl_context=ssl.create_default_context(cafile=cafile),
+            server_hostname="localhost",
+        )
+        open_clients.append(made)
+        return made
+
+    async def refused(**auth: object) -> int:
+        with pytest.raises(SessionClosed) as closed:
+            await client(**auth).connect()
+        return closed.value.code
+
+    try:
+        # a password login gets a token; the token logs in
+        operator = client(name="ann", password="a long password")
+        await operator.connect()
+        issued = await operator.call("auth.token.issue", {"description": "test"})
+        by_token = client(token=issued["token"])
+        await by_token.connect()
+        whoami = await by_token.call("session.whoami")
+        assert (whoami["kind"], whoami["name"]) == ("operator", "ann")
+        with pytest.raises(RemoteCallError) as forbidden:
+            await by_token.call("auth.token.issue")
+        assert forbidden.value.code == ErrorCode.FORBIDDEN
+        assert await refused(token="forged" + issued["token"][6:]) == (
+            CloseCode.AUTH_FAILED
+        )
+
+        # revoked, it is refused like a wrong password
+        assert await by_token.call("auth.token.revoke") is None
+        assert await refused(token=issued["token"]) == CloseCode.AUTH_FAILED
+
+        # five wrong passwords, and then a CAPTCHA is needed
+        wrong = {"name": "ann", "password": "wrong password"}
+        for _ in range(3):  # the forged and the revoked token count too
+            assert await refused(**wrong) == CloseCode.AUTH_FAILED
+        assert await refused(name="ann", password="a long password") == (
+            CloseCode.CAPTCHA_REQUIRED
+        )
+
+        # fetched over HTTPS and solved, it lets the password in
+        challenge = await fetch_captcha(
+            daemon.port, ssl.create_default_context(cafile=cafile)
+        )
+        assert challenge["image"].startswith("data:image/png;base64,")
+        base64.b64decode(challenge["image"].partition(",")[2], validate=True)
+        assert daemon.site is not None and daemon.site.captcha is not None
+        text = daemon.site.captcha._challenges[challenge["id"]].text
+        solved = {"id": challenge["id"], "answer": text.lower()}
+        again = client(name="ann", password="a long password", captcha=solved)
+        await again.connect()
+        assert (await again.call("session.whoami"))["name"] == "ann"
+        # and the count starts afresh
+        assert await refused(**wrong) == CloseCode.AUTH_FAILED
+
+        # a new password, set from the command line, ends the tokens
+        second = await again.call("auth.token.issue")
+        passwd = [*LGSERVER, "user", "passwd", "ann", "--password-stdin"]
+        changed = await asyncio.to_thread(
+            subprocess.run,
+            [*passwd, "--data-dir", str(data_dir)],
+            input="another long password\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert await refused(token=second["token"]) == CloseCode.AUTH_FAILED
+
+        # everything is in the audit log
+        assert daemon.store is not None
+        actions = [entry.action for entry in await daemon.store.list_audit()]
+        assert actions.count("auth.token.issue") == 2
+        assert actions.count("auth.token.revoke") == 1
+        assert actions.count("login") == 3
+        assert actions.count("login.failed") == 8
+        assert "user.passwd" in actions
+    finally:
+        for made in open_clients:
+            await made.close()
+        await daemon.stop()

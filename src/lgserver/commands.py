@@ -183,14 +183,17 @@ def user_add(  # noqa: PLR0917 (click passes every option as an argument)
 def user_passwd(
     name: str, password_stdin: bool, data_dir: Path | None, config_path: Path | None
 ) -> None:
-    """Set a user's password."""
+    """Set a user's password, ending the user's login tokens."""
     config = _config(config_path, data_dir)
     password = _read_password(password_stdin, f"New password of {name}")
 
     async def change(store: SqliteStore) -> None:
         await store.set_password(name, hash_password(password))
+        await store.record_audit("system", "user.passwd", {"name": name})
 
-    _administer(config, change, f"Changed the password of {name!r}.")
+    _administer(
+        config, change, f"Changed the password of {name!r}; its login tokens end."
+    )
 
 
 @user_group.command("disable")
@@ -201,11 +204,14 @@ def user_passwd(
 def user_disable(
     name: str, enable: bool, data_dir: Path | None, config_path: Path | None
 ) -> None:
-    """Stop a user from logging in (or, with --enable, allow it again)."""
+    """Stop a user from logging in, ending the user's login tokens (or, with
+    --enable, allow it again)."""
     config = _config(config_path, data_dir)
 
     async def change(store: SqliteStore) -> None:
         await store.set_disabled(name, not enable)
+        action = "user.enable" if enable else "user.disable"
+        await store.record_audit("system", action, {"name": name})
 
     state = "Enabled" if enable else "Disabled"
     _administer(config, change, f"{state} {name!r}.")

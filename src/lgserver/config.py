@@ -48,6 +48,7 @@ __all__ = [
     "LimitsSettings",
     "LogSettings",
     "SMTPSettings",
+    "SecuritySettings",
     "ServerSettings",
     "SessionSettings",
     "TLSSettings",
@@ -582,6 +583,47 @@ class LimitsSettings:
         )
 
 
+_NON_NEGATIVE = _kind(_Number(0, inclusive=True))
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """The ``[security]`` section: login tokens, login throttling, CAPTCHAs.
+
+    Attributes:
+        token_lifetime: Seconds a login token works after it was issued;
+            using it does not extend it.
+        max_tokens_per_user: Login tokens one user may hold; issuing one
+            more drops the oldest.
+        captcha_after: Consecutive failed logins of an account, or from an
+            address, after which a login needs a CAPTCHA.
+        failure_delay: Seconds the first login past that threshold waits
+            before it is checked; each further failure doubles it.
+        failure_delay_max: The longest wait; less than
+            ``session.handshake_timeout``, within which a client expects
+            its answer.
+        throttle_max_entries: Accounts and addresses whose failures are
+            counted at once; the least recently failed are forgotten first.
+        throttle_forget_after: Seconds after its last failure that an
+            account or address starts afresh.
+        captcha_lifetime: Seconds a CAPTCHA challenge may be answered.
+        captcha_max_challenges: CAPTCHA challenges held at once.
+        captcha_per_address: CAPTCHA challenges held at once for one
+            client address.
+    """
+
+    token_lifetime: float = field(default=12 * 3600.0, metadata=_POSITIVE)
+    max_tokens_per_user: int = field(default=20, metadata=_kind(_Integer(1, 1000)))
+    captcha_after: int = field(default=5, metadata=_kind(_Integer(1, 1000)))
+    failure_delay: float = field(default=1.0, metadata=_NON_NEGATIVE)
+    failure_delay_max: float = field(default=8.0, metadata=_NON_NEGATIVE)
+    throttle_max_entries: int = field(default=100_000, metadata=_COUNT)
+    throttle_forget_after: float = field(default=86_400.0, metadata=_POSITIVE)
+    captcha_lifetime: float = field(default=300.0, metadata=_POSITIVE)
+    captcha_max_challenges: int = field(default=10_000, metadata=_COUNT)
+    captcha_per_address: int = field(default=5, metadata=_COUNT)
+
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -688,6 +730,7 @@ class Config:
     tls: TLSSettings = field(default_factory=TLSSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     log: LogSettings = field(default_factory=LogSettings)
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     geo: GeoSettings = field(default_factory=GeoSettings)
@@ -879,6 +922,27 @@ class _Reader:
             self.problem(
                 self.name("server", "plain_port"),
                 f"must differ from server.port ({server.port}), or be 0 for none",
+            )
+
+        security = config.security
+        delays = (("security", "failure_delay"), ("security", "failure_delay_max"))
+        if usable(*delays) and security.failure_delay > security.failure_delay_max:
+            self.problem(
+                self.name("security", "failure_delay"),
+                f"must not exceed security.failure_delay_max "
+                f"({security.failure_delay_max:g}), got {security.failure_delay:g}",
+            )
+        longest = ("security", "failure_delay_max")
+        timeout = config.session.handshake_timeout
+        if (
+            usable(longest, ("session", "handshake_timeout"))
+            and security.failure_delay_max >= timeout
+        ):
+            self.problem(
+                self.name(*longest),
+                f"must be less than session.handshake_timeout ({timeout:g}): a "
+                f"client waits no longer for its answer, got "
+                f"{security.failure_delay_max:g}",
             )
 
         smtp = config.smtp

@@ -25,7 +25,9 @@ from .geo import GeoError, Locator
 from .mail import Mailer
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
-from .server.auth import StoreAuthenticator
+from .security import LoginThrottle
+from .security.captcha import CaptchaChallenges
+from .server.auth import StoreAuthenticator, register_auth_methods
 from .server.hub import CallContext, Hub, HubLimits
 from .server.metrics import Metrics
 from .store.sqlite import SqliteStore
@@ -69,6 +71,8 @@ class Daemon:
         self._loading: asyncio.Task[None] | None = None
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
+        self.authenticator: StoreAuthenticator | None = None
+        self.site: Site | None = None
         self.certificate: ServerCertificate | None = None
         self.port = 0
         self._listener: asyncio.Server | None = None
@@ -98,9 +102,28 @@ class Daemon:
             self.certificate.cert_file, self.certificate.key_file
         )
         limits = config.limits
+        security = config.security
+        captchas = CaptchaChallenges(
+            lifetime=security.captcha_lifetime,
+            max_challenges=security.captcha_max_challenges,
+            per_address=security.captcha_per_address,
+        )
+        authenticator = StoreAuthenticator(
+            self.store,
+            throttle=LoginThrottle(
+                captcha_after=security.captcha_after,
+                base_delay=security.failure_delay,
+                max_delay=security.failure_delay_max,
+                max_entries=security.throttle_max_entries,
+                forget_after=security.throttle_forget_after,
+            ),
+            captchas=captchas,
+            token_lifetime=security.token_lifetime,
+            max_tokens=security.max_tokens_per_user,
+        )
         self.hub = Hub(
             self.registry,
-            StoreAuthenticator(self.store),
+            authenticator,
             config.session_config(),
             limits=HubLimits(
                 max_connections=limits.max_connections,
@@ -112,6 +135,7 @@ class Daemon:
             accepted_builds=config.server.accepted_builds,
         )
         self._register_methods(self.hub)
+        register_auth_methods(self.hub, authenticator)
         mounts = [("/", WEB_ROOT)]
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
@@ -119,7 +143,9 @@ class Daemon:
             mounts=mounts,
             allowed_origins=frozenset(config.web.allowed_origins),
             metrics=self.metrics.render,
+            captcha=captchas,
         )
+        self.authenticator, self.site = authenticator, site
         self._listener = await serve_tls(
             self.hub, site, context, config.server.host, config.server.port
         )

@@ -51,7 +51,7 @@ def close_codes(data: bytes) -> list[int]:
     ]
 
 
-async def accept_all(hello: Hello) -> Principal | tuple[int, str]:
+async def accept_all(hello: Hello, address: str | None) -> Principal | tuple[int, str]:
     if hello.auth == {"deny": True}:
         return (CloseCode.AUTH_FAILED, "refused")
     return Principal("customer", "v")
@@ -327,3 +327,23 @@ async def test_events_from_clients_reach_their_handler_in_order() -> None:
     await link.deliver()
     assert client.unacknowledged == 0
     assert client.state is SessionState.OPEN
+
+
+async def test_the_authenticator_hears_the_client_address() -> None:
+    heard: list[str | None] = []
+
+    async def note(hello: Hello, address: str | None) -> Principal | tuple[int, str]:
+        heard.append(address)
+        return Principal("customer", "v")
+
+    hub = Hub(registry, note)
+    for address in ("203.0.113.7", None):
+        client = ClientSession(registry, build="test")
+        link = MemoryLink(client)
+        server = hub.connection_made(link, address)
+        client.connection_made(0.0)
+        hub.data_received(server, client.data_to_send())
+        await asyncio.sleep(0)
+        await link.deliver()
+        assert client.state is SessionState.OPEN
+    assert heard == ["203.0.113.7", None]

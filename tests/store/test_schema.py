@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import aiosqlite
 import pytest
 
 from lgserver.store import MessageRecord, Role, SchemaTooNew, SqliteStore, StoreError
-from lgserver.store._schema import SCHEMA_VERSION, migrate
+from lgserver.store._schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
 
 def _inspect(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -28,7 +29,9 @@ async def test_new_file_gets_the_newest_schema(db_path: Path) -> None:
     tables = _inspect(
         db_path, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name"
     )
-    assert {"users", "messages", "audit_log"} <= {name for (name,) in tables}
+    assert {"users", "messages", "audit_log", "login_tokens"} <= {
+        name for (name,) in tables
+    }
 
 
 async def test_connection_settings(db_path: Path) -> None:
@@ -133,3 +136,30 @@ async def test_bad_options(db_path: Path, options: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         await SqliteStore.open(db_path, **options)  # type: ignore[arg-type]
     assert not db_path.exists()
+
+
+async def test_a_first_version_database_gains_login_tokens(db_path: Path) -> None:
+    # a file as the first release left it, with a user in it
+    async with aiosqlite.connect(db_path, isolation_level=None) as conn:
+        assert await migrate(conn, MIGRATIONS[:1]) == (0, 1)
+        await conn.execute(
+            "INSERT INTO users (name, password_hash, role, display_name,"
+            " created_at) VALUES ('ann', 'hash', 'operator', 'Ann', 0)"
+        )
+
+    async with await SqliteStore.open(db_path) as store:
+        expires = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+        token = await store.create_login_token("ann", b"\x01" * 32, "", expires)
+        assert await store.find_login_token(b"\x01" * 32) == token
+    assert _inspect(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert SCHEMA_VERSION == 3
+    columns = _inspect(db_path, "SELECT name FROM pragma_table_info('login_tokens')")
+    assert [name for (name,) in columns] == [
+        "id",
+        "user_id",
+        "token_hash",
+        "description",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+    ]

@@ -440,6 +440,92 @@ async def test_roles(store: SqliteStore) -> None:
         await store.set_password("op", "")
 
 
+# -- login tokens
+
+LATER = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def digest(n: int) -> bytes:
+    return bytes([n]) * 32
+
+
+async def test_login_tokens(store: SqliteStore) -> None:
+    await store.create_user("Ann", "h", Role.OPERATOR, "Ann")
+    await store.create_user("bob", "h", Role.OPERATOR, "Bob")
+    first = await store.create_login_token("ann", digest(1), "laptop", LATER)
+    second = await store.create_login_token("ANN", digest(2), "", LATER)
+    other = await store.create_login_token("bob", digest(3), "phone", LATER)
+
+    # found by digest, named by the user's own spelling
+    assert first.user == "Ann"
+    assert first.expires_at == LATER
+    assert first.created_at.tzinfo is dt.UTC
+    assert first.last_used_at is None
+    assert await store.find_login_token(digest(1)) == first
+    assert await store.find_login_token(digest(9)) is None
+    assert await store.list_login_tokens("ann") == [first, second]
+    assert await store.list_login_tokens("nobody") == []
+
+    await store.touch_login_token(first.id)
+    touched = await store.find_login_token(digest(1))
+    assert touched is not None and touched.last_used_at is not None
+    assert touched.last_used_at >= first.created_at
+    await store.touch_login_token(12345)  # gone: nothing happens
+
+    assert await store.delete_login_token(second.id)
+    assert not await store.delete_login_token(second.id)
+    assert await store.list_login_tokens("ann") == [touched]
+    assert await store.list_login_tokens("bob") == [other]
+
+
+async def test_a_password_change_or_disabling_ends_the_tokens(
+    store: SqliteStore,
+) -> None:
+    await store.create_user("ann", "h", Role.OPERATOR, "Ann")
+    await store.create_user("bob", "h", Role.OPERATOR, "Bob")
+    await store.create_login_token("ann", digest(1), "", LATER)
+    bobs = await store.create_login_token("bob", digest(2), "", LATER)
+
+    await store.set_password("ann", "h2")
+    assert await store.list_login_tokens("ann") == []
+    assert await store.list_login_tokens("bob") == [bobs]
+
+    await store.set_disabled("bob", False)  # enabling keeps them
+    assert await store.list_login_tokens("bob") == [bobs]
+    await store.set_disabled("bob", True)
+    assert await store.find_login_token(digest(2)) is None
+
+
+async def test_issuing_drops_expired_and_surplus_tokens(store: SqliteStore) -> None:
+    await store.create_user("ann", "h", Role.OPERATOR, "Ann")
+    past = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    await store.create_login_token("ann", digest(1), "old", past)
+    kept = [await store.create_login_token("ann", digest(2), "", LATER)]
+    assert [t.description for t in await store.list_login_tokens("ann")] == [""]
+
+    for n in range(3, 8):
+        kept.append(await store.create_login_token("ann", digest(n), "", LATER, keep=3))
+    assert await store.list_login_tokens("ann") == kept[-3:]
+
+
+async def test_login_token_errors(store: SqliteStore) -> None:
+    await store.create_user("ann", "h", Role.OPERATOR, "Ann")
+    with pytest.raises(UserNotFound):
+        await store.create_login_token("bob", digest(1), "", LATER)
+    with pytest.raises(ValueError):
+        await store.create_login_token("ann", b"short", "", LATER)
+    with pytest.raises(ValueError):
+        await store.create_login_token("ann", digest(1), "x" * 300, LATER)
+    with pytest.raises(ValueError):
+        await store.create_login_token("ann", digest(1), "", dt.datetime(2100, 1, 1))
+    with pytest.raises(ValueError):
+        await store.create_login_token("ann", digest(1), "", LATER, keep=0)
+    await store.create_login_token("ann", digest(1), "", LATER)
+    with pytest.raises(WriteFailed):  # the digest is unique
+        await store.create_login_token("ann", digest(1), "", LATER)
+    assert len(await store.list_login_tokens("ann")) == 1
+
+
 # -- audit log
 
 

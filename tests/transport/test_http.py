@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.events import MessageReceived, SessionEnded, SessionEstablished
 from lgserver.protocol.messages import Call, Hello, Result
 from lgserver.protocol.session import ClientSession, SessionConfig
+from lgserver.security.captcha import CaptchaChallenges
 from lgserver.server.hub import CallContext, Hub, Principal
+from lgserver.transport import http as http_module
 from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
@@ -38,7 +41,9 @@ from ..conftest import Certificate
 registry = Registry()
 
 
-async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+async def authenticate(
+    hello: Hello, address: str | None
+) -> Principal | tuple[int, str]:
     return Principal("customer", "visitor")
 
 
@@ -95,6 +100,7 @@ async def server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Serv
         mounts=[("/", site_root)],
         allowed_origins=frozenset({"https://shop.example", "http://a.example:81"}),
         metrics=hub.metrics.render,
+        captcha=CaptchaChallenges(),
     )
     listener = await serve_tls(
         hub, site, certificate.server_context([]), "127.0.0.1", 0
@@ -117,6 +123,15 @@ async def http(server: Server, request: bytes) -> tuple[int, dict[str, str], byt
         server_hostname="localhost",
     )
     writer.write(request)
+    answer = await read_response(reader)
+    writer.close()
+    return answer
+
+
+async def read_response(
+    reader: asyncio.StreamReader,
+) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body of the next answer on a connection."""
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
@@ -127,7 +142,6 @@ async def http(server: Server, request: bytes) -> tuple[int, dict[str, str], byt
             headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
     body = await asyncio.wait_for(reader.readexactly(length), 5) if length else b""
-    writer.close()
     return status, headers, body
 
 
@@ -452,3 +466,104 @@ async def test_a_native_websocket_needs_no_origin(server: Server) -> None:
             ssl_context=server.context(),
             transport="carrier pigeon",
         )
+
+
+# -- CAPTCHA challenges
+
+
+async def test_a_captcha_challenge_as_json(server: Server) -> None:
+    status, headers, body = await http(server, get("/captcha"))
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    answer = json.loads(body)
+    assert set(answer) == {"id", "image"}
+    prefix = "data:image/png;base64,"
+    assert answer["image"].startswith(prefix)
+    png = base64.b64decode(answer["image"][len(prefix) :], validate=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+    # the server holds its text, for the HELLO that brings the answer
+    captchas = server.site.captcha
+    assert captchas is not None
+    text = captchas._challenges[answer["id"]].text
+    assert captchas._challenges[answer["id"]].address == "127.0.0.1"
+    assert captchas.solve(answer["id"], text.lower())
+    assert not captchas.solve(answer["id"], text)
+
+
+async def test_a_captcha_is_fetched_with_get_only(server: Server) -> None:
+    for method in ("POST", "PUT"):
+        request = f"{method} /captcha HTTP/1.1\r\nHost: localhost\r\n"
+        request += "Content-Length: 0\r\n\r\n"
+        status, headers, _ = await http(server, request.encode())
+        assert status == 405
+        assert headers["allow"] == "GET"
+
+    # a HEAD answer has no body, and the connection goes on
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        server.port,
+        ssl=server.context(["http/1.1"]),
+        server_hostname="localhost",
+    )
+    writer.write(get("/captcha").replace(b"GET", b"HEAD", 1) + get("/healthz"))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 405 ")
+    status, _, body = await read_response(reader)
+    assert (status, body) == (200, b"ok\n")
+    writer.close()
+    captchas = server.site.captcha
+    assert captchas is not None and len(captchas) == 0
+
+
+async def test_requests_after_a_captcha_wait_their_turn(server: Server) -> None:
+    # three requests at once on one connection: answered in order
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        server.port,
+        ssl=server.context(["http/1.1"]),
+        server_hostname="localhost",
+    )
+    writer.write(get("/captcha") + get("/healthz") + get("/captcha"))
+    first = await read_response(reader)
+    second = await read_response(reader)
+    third = await read_response(reader)
+    writer.close()
+    assert [first[0], second[0], third[0]] == [200, 200, 200]
+    assert second[2] == b"ok\n"
+    assert json.loads(first[2])["id"] != json.loads(third[2])["id"]
+
+
+async def test_too_many_waiting_captchas_are_told_to_retry(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "CAPTCHA_WAITING", 0)
+    status, headers, _ = await http(server, get("/captcha"))
+    assert status == 503
+    assert headers["retry-after"] == "1"
+
+
+async def test_a_failed_drawing_is_an_internal_error(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str) -> bytes:
+        raise OSError("no font")
+
+    monkeypatch.setattr(http_module, "render_png", broken)
+    status, _, body = await http(server, get("/captcha"))
+    assert status == 500
+    assert b"font" not in body
+    # the server goes on serving
+    status, _, _ = await http(server, get("/healthz"))
+    assert status == 200
+
+
+async def test_without_challenges_there_is_no_captcha(
+    certificate: Certificate,
+) -> None:
+    site = Site()
+    assert not site.answers_later("/captcha")
+    answer = await site.respond_later("GET", None)
+    assert answer.status == 404

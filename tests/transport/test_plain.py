@@ -20,7 +20,7 @@ from lgserver.transport.listener import serve_plain
 registry = Registry()
 
 
-async def anyone(hello: Hello) -> Principal | tuple[int, str]:
+async def anyone(hello: Hello, address: str | None) -> Principal | tuple[int, str]:
     return Principal("customer", "visitor")
 
 

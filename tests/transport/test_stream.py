@@ -32,7 +32,9 @@ class Note:
     number: int
 
 
-async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+async def authenticate(
+    hello: Hello, address: str | None
+) -> Principal | tuple[int, str]:
     auth = hello.auth or {}
     if "visitor" in auth:
         return Principal("customer", str(auth["visitor"]))
@@ -273,7 +275,7 @@ async def test_connections_per_address_are_limited(server: Server) -> None:
 
 
 async def test_connect_fails_when_no_welcome_comes(certificate: Certificate) -> None:
-    async def never(hello: Hello) -> Principal | tuple[int, str]:
+    async def never(hello: Hello, address: str | None) -> Principal | tuple[int, str]:
         await asyncio.Event().wait()
         raise AssertionError
 

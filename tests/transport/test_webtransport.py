@@ -59,7 +59,9 @@ pytestmark = pytest.mark.timeout(60)
 registry = Registry()
 
 
-async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+async def authenticate(
+    hello: Hello, address: str | None
+) -> Principal | tuple[int, str]:
     visitor = (hello.auth or {}).get("visitor", "v-1")
     return Principal("customer", str(visitor))
 

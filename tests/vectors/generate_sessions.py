@@ -246,6 +246,9 @@ def scripts() -> list[Script]:
         Script("refused by the server")
         .connect(0.0)
         .receive(0.1, close(CloseCode.AUTH_FAILED, b"wrong password")),
+        Script("refused until a captcha is solved")
+        .connect(0.0)
+        .receive(0.1, close(CloseCode.CAPTCHA_REQUIRED, b"solve a captcha")),
         opened("server closes").receive(1.0, close(CloseCode.GOING_AWAY, b"bye")),
         opened("sequence gap").receive(1.0, message(2, "skipped"), error=True),
         opened("unknown kind").receive(

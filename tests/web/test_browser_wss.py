@@ -46,7 +46,9 @@ class RecordingHub(Hub):
         return super().connection_made(link, *args, **kwargs)
 
 
-async def authenticate(hello: Hello) -> Principal | tuple[int, str]:
+async def authenticate(
+    hello: Hello, address: str | None
+) -> Principal | tuple[int, str]:
     visitor = (hello.auth or {}).get("visitor")
     if isinstance(visitor, str):
         return Principal("customer", visitor)

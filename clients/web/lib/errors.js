@@ -47,6 +47,7 @@ export const CloseCode = Object.freeze({
   BUILD_REFUSED: 4004,
   ORIGIN_REFUSED: 4005,
   TOO_MANY_CONNECTIONS: 4006,
+  CAPTCHA_REQUIRED: 4007,
 });
 
 const codeNames = new Map(

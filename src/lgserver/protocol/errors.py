@@ -63,6 +63,7 @@ class CloseCode(IntEnum):
     BUILD_REFUSED = 4004
     ORIGIN_REFUSED = 4005
     TOO_MANY_CONNECTIONS = 4006
+    CAPTCHA_REQUIRED = 4007
 
 
 class ProtocolError(Exception):

@@ -1,5 +1,6 @@
-"""Security: password hashes today; login throttling, address rules, allowed
-origins and encoded ids as they arrive (see the design's Security section).
+"""Security: password hashes, login throttling and CAPTCHA challenges
+(:mod:`lgserver.security.captcha`); address rules, allowed origins and
+encoded ids as they arrive (see the design's Security section).
 """
 
 from .passwords import (
@@ -9,8 +10,11 @@ from .passwords import (
     verify_password,
     verify_password_async,
 )
+from .throttle import Attempt, LoginThrottle
 
 __all__ = [
+    "Attempt",
+    "LoginThrottle",
     "hash_password",
     "hash_password_async",
     "needs_rehash",

@@ -87,16 +87,25 @@ class HubLimits:
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a session speaks for: an operator, an administrator or a
-    customer (``kind``), by ``name``."""
+    customer (``kind``), by ``name``.
+
+    ``via`` says how the HELLO proved it (``"password"``, ``"token"``,
+    ``"visitor"``; empty when the authenticator does not say), and
+    ``token_id`` names the login token it used, if any.
+    """
 
     kind: str
     name: str
     display_name: str = ""
+    via: str = ""
+    token_id: int | None = None
 
 
-#: Decides on a HELLO: a principal to accept it, or a close code and a
-#: reason to refuse it.
-Authenticator = Callable[[Hello], Awaitable["Principal | tuple[int, str]"]]
+#: Decides on a HELLO from a client address (None when unknown): a
+#: principal to accept it, or a close code and a reason to refuse it.
+Authenticator = Callable[
+    [Hello, "str | None"], Awaitable["Principal | tuple[int, str]"]
+]
 
 
 class CallFailed(Exception):
@@ -413,7 +422,7 @@ class Hub:
                     "this client build is not accepted; reload the page",
                 )
             else:
-                verdict = await self._authenticate(hello)
+                verdict = await self._authenticate(hello, entry.address)
         except Exception:
             logger.exception("authentication failed")
             verdict = (CloseCode.INTERNAL_ERROR, "internal error")

@@ -160,8 +160,26 @@ _V2: Final = (
     """,
 )
 
+# Login tokens are kept as SHA-256 digests of the secret the client holds:
+# the secret is random, so a digest is as good as a slow hash, and a copy
+# of the database lets nobody log in. A user's tokens go with the user.
+_V3: Final = (
+    """
+    CREATE TABLE login_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        token_hash BLOB NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        last_used_at INTEGER
+    ) STRICT
+    """,
+    "CREATE INDEX login_tokens_by_user ON login_tokens (user_id, expires_at)",
+)
+
 #: The migration steps, oldest first; each is a sequence of statements.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 
 #: The schema version this code writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -28,6 +28,7 @@ __all__ = [
     "DepartmentRecord",
     "Duplicate",
     "LeftMessageRecord",
+    "LoginTokenRecord",
     "MessageRecord",
     "Role",
     "Routing",
@@ -268,6 +269,29 @@ class CannedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginTokenRecord:
+    """A login token of a console user: a secret the client keeps to log
+    in again without the password. The store holds its SHA-256 digest
+    only.
+
+    Attributes:
+        id: Stable numeric id.
+        user: The name of the user it logs in as.
+        description: What the client said of itself when it got the token.
+        created_at: When it was issued.
+        expires_at: When it stops working.
+        last_used_at: When it last logged in, or None if never.
+    """
+
+    id: int
+    user: str
+    description: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     """An entry of the audit log of administrative actions.
 
@@ -430,7 +454,8 @@ class Store(Protocol):
         ...
 
     async def set_password(self, name: str, password_hash: str) -> None:
-        """Replace a user's password hash.
+        """Replace a user's password hash and delete the user's login
+        tokens, in one transaction.
 
         Args:
             name: The user's name.
@@ -444,7 +469,8 @@ class Store(Protocol):
         ...
 
     async def set_disabled(self, name: str, disabled: bool) -> None:
-        """Disable or enable a user.
+        """Disable or enable a user; disabling also deletes the user's login
+        tokens, in the same transaction.
 
         Args:
             name: The user's name.
@@ -454,6 +480,58 @@ class Store(Protocol):
             UserNotFound: If no user has that name.
             WriteFailed: If the transaction failed.
         """
+        ...
+
+    async def create_login_token(
+        self,
+        name: str,
+        token_hash: bytes,
+        description: str,
+        expires_at: dt.datetime,
+        *,
+        keep: int = 20,
+    ) -> LoginTokenRecord:
+        """Store a new login token of a user.
+
+        In the same transaction the user's expired tokens are deleted, and
+        the oldest ones beyond ``keep`` (counting the new one).
+
+        Args:
+            name: The user's name, regardless of ASCII case.
+            token_hash: The SHA-256 digest of the token (32 bytes).
+            description: What the client said of itself; may be empty.
+            expires_at: When the token stops working (aware).
+            keep: Most tokens the user may hold.
+
+        Raises:
+            UserNotFound: If no user has that name.
+            ValueError: If an argument is malformed or beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def find_login_token(self, token_hash: bytes) -> LoginTokenRecord | None:
+        """The login token of that digest, expired or not, or None."""
+        ...
+
+    async def touch_login_token(self, token_id: int) -> None:
+        """Record that a login token was just used; nothing if it is gone.
+
+        Raises:
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def delete_login_token(self, token_id: int) -> bool:
+        """Delete a login token; whether there was one to delete.
+
+        Raises:
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def list_login_tokens(self, name: str) -> list[LoginTokenRecord]:
+        """A user's login tokens, oldest first; none for an unknown name."""
         ...
 
     async def record_audit(

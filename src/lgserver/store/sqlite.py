@@ -76,6 +76,7 @@ from .interface import (
     DepartmentRecord,
     Duplicate,
     LeftMessageRecord,
+    LoginTokenRecord,
     MessageRecord,
     Role,
     Routing,
@@ -132,6 +133,11 @@ _PRIORITY: Final = 100
 # The longest ban, in microseconds: a hundred years.
 _LONGEST_BAN: Final = 100 * 365 * 86400 * 10**6
 _AUDIT_COLUMNS: Final = "id, at, actor, action, detail"
+_TOKEN_COLUMNS: Final = (
+    "login_tokens.id, users.name, description, login_tokens.created_at,"
+    " expires_at, last_used_at"
+)
+_TOKEN_HASH_SIZE: Final = 32
 
 
 @dataclass(eq=False, slots=True)
@@ -456,7 +462,9 @@ class SqliteStore(Store):
             StoreClosed: If the store is closed.
         """
         _check_text("password_hash", password_hash, self._limits.max_text)
-        await self._update_user(name, "password_hash = ?", password_hash)
+        await self._update_user(
+            name, "password_hash = ?", password_hash, drop_tokens=True
+        )
 
     async def set_disabled(self, name: str, disabled: bool) -> None:
         """Disable or enable a user.
@@ -470,7 +478,141 @@ class SqliteStore(Store):
             WriteFailed: If the transaction failed.
             StoreClosed: If the store is closed.
         """
-        await self._update_user(name, "disabled = ?", int(bool(disabled)))
+        await self._update_user(
+            name, "disabled = ?", int(bool(disabled)), drop_tokens=bool(disabled)
+        )
+
+    # -- login tokens
+
+    async def create_login_token(
+        self,
+        name: str,
+        token_hash: bytes,
+        description: str,
+        expires_at: dt.datetime,
+        *,
+        keep: int = 20,
+    ) -> LoginTokenRecord:
+        """Store a new login token of a user, deleting in the same
+        transaction the user's expired tokens and the oldest beyond
+        ``keep`` (counting the new one).
+
+        Args:
+            name: The user's name, regardless of ASCII case.
+            token_hash: The SHA-256 digest of the token (32 bytes).
+            description: What the client said of itself; may be empty.
+            expires_at: When the token stops working (aware).
+            keep: Most tokens the user may hold.
+
+        Raises:
+            UserNotFound: If no user has that name.
+            ValueError: If an argument is malformed or beyond the limits.
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        if not isinstance(token_hash, bytes) or len(token_hash) != _TOKEN_HASH_SIZE:
+            raise ValueError(f"token_hash must be {_TOKEN_HASH_SIZE} bytes")
+        if description:
+            _check_text("description", description, self._limits.max_text)
+        if keep < 1:
+            raise ValueError("keep must be at least 1")
+        expires = _microseconds(expires_at)
+        created_at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> LoginTokenRecord:
+            users = await _fetch(
+                conn, "SELECT id, name FROM users WHERE name = ?", (name,)
+            )
+            if not users:
+                raise UserNotFound(name)
+            user_id, user_name = users[0]
+            await conn.execute(
+                "DELETE FROM login_tokens WHERE user_id = ? AND expires_at <= ?",
+                (user_id, created_at),
+            )
+            rows = await _fetch(
+                conn,
+                "INSERT INTO login_tokens (user_id, token_hash, description,"
+                " created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (user_id, token_hash, description, created_at, expires),
+            )
+            await conn.execute(
+                "DELETE FROM login_tokens WHERE user_id = ? AND id NOT IN"
+                " (SELECT id FROM login_tokens WHERE user_id = ?"
+                " ORDER BY id DESC LIMIT ?)",
+                (user_id, user_id, keep),
+            )
+            return LoginTokenRecord(
+                id=rows[0][0],
+                user=user_name,
+                description=description,
+                created_at=_time(created_at),
+                expires_at=_time(expires),
+                last_used_at=None,
+            )
+
+        return await self._call(run)
+
+    async def find_login_token(self, token_hash: bytes) -> LoginTokenRecord | None:
+        """The login token of that digest, expired or not, or None.
+
+        Raises:
+            StoreClosed: If the store is closed.
+        """
+        rows = await self._read(
+            f"SELECT {_TOKEN_COLUMNS} FROM login_tokens"
+            " JOIN users ON users.id = login_tokens.user_id"
+            " WHERE token_hash = ?",
+            (bytes(token_hash),),
+        )
+        return _token(rows[0]) if rows else None
+
+    async def touch_login_token(self, token_id: int) -> None:
+        """Record that a login token was just used; nothing if it is gone.
+
+        Raises:
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+        used_at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE login_tokens SET last_used_at = ? WHERE id = ?",
+                (used_at, token_id),
+            )
+
+        await self._call(run)
+
+    async def delete_login_token(self, token_id: int) -> bool:
+        """Delete a login token; whether there was one to delete.
+
+        Raises:
+            WriteFailed: If the transaction failed.
+            StoreClosed: If the store is closed.
+        """
+
+        async def run(conn: aiosqlite.Connection) -> bool:
+            rows = await _fetch(
+                conn, "DELETE FROM login_tokens WHERE id = ? RETURNING id", (token_id,)
+            )
+            return bool(rows)
+
+        return await self._call(run)
+
+    async def list_login_tokens(self, name: str) -> list[LoginTokenRecord]:
+        """A user's login tokens, oldest first; none for an unknown name.
+
+        Raises:
+            StoreClosed: If the store is closed.
+        """
+        rows = await self._read(
+            f"SELECT {_TOKEN_COLUMNS} FROM login_tokens"
+            " JOIN users ON users.id = login_tokens.user_id"
+            " WHERE users.name = ? ORDER BY login_tokens.id",
+            (name,),
+        )
+        return [_token(row) for row in rows]
 
     # -- audit log
 
@@ -1003,7 +1145,9 @@ class SqliteStore(Store):
         await self._enqueue(_Call(run, future))
         return await future
 
-    async def _update_user(self, name: str, assignment: str, value: object) -> None:
+    async def _update_user(
+        self, name: str, assignment: str, value: object, *, drop_tokens: bool
+    ) -> None:
         async def run(conn: aiosqlite.Connection) -> None:
             rows = await _fetch(
                 conn,
@@ -1012,6 +1156,10 @@ class SqliteStore(Store):
             )
             if not rows:
                 raise UserNotFound(name)
+            if drop_tokens:
+                await conn.execute(
+                    "DELETE FROM login_tokens WHERE user_id = ?", (rows[0][0],)
+                )
 
         await self._call(run)
 
@@ -1321,17 +1469,18 @@ def _check_link(url: str) -> None:
         raise ValueError("a link must be an http or https URL")
 
 
-def _microseconds(moment: dt.datetime) -> int:
-    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
-
-
 def _optional_time(microseconds: int | None) -> dt.datetime | None:
     return None if microseconds is None else _time(microseconds)
 
 
 def _now() -> int:
-
     return time.time_ns() // 1000
+
+
+def _microseconds(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("a time must be aware (with a time zone)")
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 def _time(microseconds: int) -> dt.datetime:
@@ -1419,6 +1568,18 @@ def _ban(row: sqlite3.Row) -> BanRecord:
 def _canned(row: sqlite3.Row) -> CannedRecord:
     canned_id, kind, keyword, title, body = row
     return CannedRecord(canned_id, CannedKind(kind), keyword, title, body)
+
+
+def _token(row: sqlite3.Row) -> LoginTokenRecord:
+    token_id, user, description, created_at, expires_at, last_used_at = row
+    return LoginTokenRecord(
+        id=token_id,
+        user=user,
+        description=description,
+        created_at=_time(created_at),
+        expires_at=_time(expires_at),
+        last_used_at=_optional_time(last_used_at),
+    )
 
 
 def _audit(row: sqlite3.Row) -> AuditRecord:

@@ -17,6 +17,12 @@ framed only where it is meant to be embedded: the files under
 ``frame-ancestors 'self'`` and the allowed origins in their
 Content-Security-Policy, every other page (the operators' and the
 administrators' consoles) ``frame-ancestors 'none'``.
+
+``GET /captcha`` hands out a CAPTCHA challenge for a login
+(``docs/protocol.md`` section 6.8) as JSON: ``{"id": ..., "image":
+"data:image/png;base64,..."}``. Its image is drawn in a worker thread, a
+few at a time, while the connection reads no further request; when too
+many requests wait for a drawing, the answer is 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
@@ -53,6 +59,7 @@ from wsproto.utilities import RemoteProtocolError as WebSocketProtocolError
 from ..protocol.errors import CloseCode
 from ..protocol.frames import split_frames
 from ..protocol.session import ServerSession
+from ..security.captcha import CaptchaChallenges, render_png
 from ..server.hub import Hub
 
 __all__ = ["HttpConnection", "Response", "Site"]
@@ -61,6 +68,10 @@ logger = logging.getLogger("lgserver.transport")
 
 MAX_REQUEST_HEAD = 16 * 1024
 MAX_FILE_SIZE = 16 << 20
+# CAPTCHA images drawn at once, and requests that may wait for a drawing;
+# one takes a few milliseconds of CPU.
+CAPTCHA_DRAWING = 2
+CAPTCHA_WAITING = 64
 # WebSocket close codes (RFC 6455 section 7.4.1).
 WS_POLICY = 1008
 WS_TOO_BIG = 1009
@@ -136,6 +147,8 @@ class Site:
         webtransport: The SHA-256 of the certificate the WebTransport
             listener presents and its UDP port, served at ``/wt-cert`` for
             pages to pin; None when WebTransport is off.
+        captcha: The CAPTCHA challenges ``/captcha`` hands out; None
+            serves no ``/captcha``.
     """
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
@@ -147,7 +160,12 @@ class Site:
         ip_network("::1/128"),
     )
     webtransport: Callable[[], tuple[bytes, int]] | None = None
+    captcha: CaptchaChallenges | None = None
     _cache: dict[Path, _File] = field(default_factory=dict)
+    _drawing: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(CAPTCHA_DRAWING)
+    )
+    _waiting: int = 0
 
     def security_headers(self, response: Response) -> list[tuple[str, str]]:
         """Headers every response carries: the scripts ``response`` may run
@@ -232,6 +250,40 @@ class Site:
             path.startswith(prefix) or path == prefix.rstrip("/")
             for prefix in self.embeddable
         )
+
+    def answers_later(self, target: str) -> bool:
+        """Whether a request for ``target`` is answered by
+        :meth:`respond_later` rather than :meth:`respond`."""
+        return self.captcha is not None and urlsplit(target).path == "/captcha"
+
+    async def respond_later(self, method: str, address: str | None) -> Response:
+        """Answer a request for ``/captcha`` from ``address``: a new
+        challenge, or 503 when too many requests wait for one."""
+        captchas = self.captcha
+        if captchas is None:
+            return self._error(404, "not found")
+        if method != "GET":
+            return self._error(405, "method not allowed", [("Allow", "GET")])
+        if self._waiting >= CAPTCHA_WAITING:
+            return self._error(503, "busy, try again", [("Retry-After", "1")])
+        self._waiting += 1
+        try:
+            async with self._drawing:
+                challenge = captchas.issue(address)
+                image = await asyncio.to_thread(render_png, challenge.text)
+        finally:
+            self._waiting -= 1
+        body = json.dumps(
+            {
+                "id": challenge.id,
+                "image": "data:image/png;base64," + base64.b64encode(image).decode(),
+            }
+        ).encode()
+        headers = (
+            ("Content-Type", "application/json"),
+            ("Cache-Control", "no-store"),
+        )
+        return Response(200, headers, body)
 
     def _may_read_metrics(self, address: str | None) -> bool:
         if address is None:
@@ -323,6 +375,9 @@ class HttpConnection(asyncio.Protocol):
         self._message = bytearray()
         self._ws_close_code = WS_NORMAL
         self._max_message = hub.config.max_frame_size + 4
+        self._head = False
+        # a request answered later; no other is read until it is answered
+        self._later: asyncio.Task[Response] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses
@@ -354,7 +409,7 @@ class HttpConnection(asyncio.Protocol):
             return
 
     def _http_events(self) -> None:
-        while self._transport is not None and self._ws is None:
+        while self._transport is not None and self._ws is None and self._later is None:
             try:
                 event = self._http.next_event()
             except h11.RemoteProtocolError:
@@ -380,14 +435,49 @@ class HttpConnection(asyncio.Protocol):
         }
         target = request.target.decode("latin-1")
         method = request.method.decode("latin-1")
+        self._head = method == "HEAD"
         if headers.get("upgrade", "").lower() == "websocket":
             self._upgrade(request, target, headers)
             return
         self._client = self._client_address(headers)
+        if self._site.answers_later(target):
+            self._answer_later(self._site.respond_later(method, self._client))
+            return
         response = self._site.respond(method, target, headers, self._client)
         self._send_response(response)
         if self._http.our_state is h11.MUST_CLOSE:
             self._close()
+
+    def _answer_later(self, work: Coroutine[object, object, Response]) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+        self._later = asyncio.ensure_future(work)
+        self._later.add_done_callback(self._answered)
+
+    def _answered(self, task: asyncio.Task[Response]) -> None:
+        self._later = None
+        if self._transport is None:
+            return
+        if task.cancelled():
+            self._close()
+            return
+        error = task.exception()
+        if error is not None:
+            logger.error("answering a request failed", exc_info=error)
+            response = Response(500, body=b"500 internal error\n")
+        else:
+            response = task.result()
+        self._send_response(response)
+        if self._transport is None:
+            return
+        if self._http.our_state is h11.MUST_CLOSE:
+            self._close()
+            return
+        self._transport.resume_reading()
+        try:
+            self._http_events()
+        except _Stop:
+            return
 
     def _send_response(self, response: Response) -> None:
         headers = [*response.headers, *self._site.security_headers(response)]
@@ -399,7 +489,8 @@ class HttpConnection(asyncio.Protocol):
             out = self._http.send(
                 h11.Response(status_code=response.status, headers=headers)
             )
-            if response.body:
+            # a HEAD answer says how long the body is but carries none
+            if response.body and not self._head:
                 out = (out or b"") + (
                     self._http.send(h11.Data(data=response.body)) or b""
                 )
