@@ -6,7 +6,8 @@ that asks for a WebSocket is handed to wsproto; from then on each binary
 message holds exactly one frame (``docs/protocol.md`` section 2.6) and the
 connection feeds a session of the hub, like a raw-frame connection does.
 Every other request is answered by :class:`Site`: static files with their
-content type, an ETag and the security headers, or an error page.
+content type, an ETag and the security headers, the call button's status
+(``/widget/status``, for pages of allowed origins), or an error page.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
-from typing import cast
-from urllib.parse import unquote, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 from wsproto import ConnectionType, WSConnection
@@ -45,7 +46,7 @@ from ..protocol.frames import split_frames
 from ..protocol.session import ServerSession
 from ..server.hub import Hub
 
-__all__ = ["HttpConnection", "Response", "Site"]
+__all__ = ["HttpConnection", "Response", "Site", "WidgetStatus"]
 
 logger = logging.getLogger("lgserver.transport")
 
@@ -73,12 +74,25 @@ _TYPES = {
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A whole HTTP response; ``scripts`` are extra CSP script sources."""
+    """A whole HTTP response; ``scripts`` are extra CSP script sources;
+    ``framable`` lets the allowed origins' pages frame it."""
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     scripts: tuple[str, ...] = ()
+    framable: bool = False
+
+
+#: Answers ``GET /widget/status`` for the call button: called with the
+#: page's origin (None when the request carries none), the department
+#: asked for ("" for none), the visitor id and the client's address; returns
+#: the JSON object to send (``docs/chat-api.md``, "HTTP endpoints for the
+#: widget"), or None to refuse the page (403).
+WidgetStatus = Callable[[str | None, str, str, str | None], Mapping[str, Any] | None]
+
+_VISITOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_DEPARTMENT = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 
 @dataclass(slots=True)
@@ -120,6 +134,11 @@ class Site:
         webtransport: The SHA-256 of the certificate the WebTransport
             listener presents and its UDP port, served at ``/wt-cert`` for
             pages to pin; None when WebTransport is off.
+        widget_status: Answers the call button's ``/widget/status``; None
+            serves no such path (404).
+        framable: Path prefixes of the pages that the allowed origins may
+            show in a frame (the chat window, in the call button's panel);
+            other pages keep ``frame_ancestors``.
     """
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
@@ -131,16 +150,24 @@ class Site:
         ip_network("::1/128"),
     )
     webtransport: Callable[[], tuple[bytes, int]] | None = None
+    widget_status: WidgetStatus | None = None
+    framable: tuple[str, ...] = ("/chat/",)
     _cache: dict[Path, _File] = field(default_factory=dict)
 
-    def security_headers(self, scripts: Iterable[str] = ()) -> list[tuple[str, str]]:
+    def security_headers(
+        self, scripts: Iterable[str] = (), framable: bool = False
+    ) -> list[tuple[str, str]]:
         """Headers every response carries; ``scripts`` are more sources of
-        scripts the page may run (the hashes of its import maps)."""
+        scripts the page may run (the hashes of its import maps);
+        ``framable`` adds the allowed origins to ``frame-ancestors``."""
         script_src = " ".join(["'self'", *scripts])
+        ancestors = self.frame_ancestors
+        if framable and self.allowed_origins:
+            ancestors = " ".join([ancestors, *sorted(self.allowed_origins)])
         policy = (
             f"default-src 'self'; script-src {script_src}; style-src 'self'; "
             "img-src 'self' data:; connect-src 'self' wss:; object-src 'none'; "
-            f"base-uri 'none'; frame-ancestors {self.frame_ancestors}"
+            f"base-uri 'none'; frame-ancestors {ancestors}"
         )
         return [
             ("Content-Security-Policy", policy),
@@ -175,6 +202,8 @@ class Site:
             body = json.dumps({"sha256": digest.hex(), "port": port}).encode()
             kind = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
             return Response(200, kind, body)
+        if path == "/widget/status" and self.widget_status is not None:
+            return self._widget_status(method, target, headers, address)
         if path == "/metrics" and self.metrics and self._may_read_metrics(address):
             content_type = "text/plain; version=0.0.4; charset=utf-8"
             return Response(200, (("Content-Type", content_type),), self.metrics())
@@ -200,6 +229,62 @@ class Site:
             ),
             body,
             file.scripts,
+            framable=path.startswith(self.framable),
+        )
+
+    def _widget_status(
+        self, method: str, target: str, headers: dict[str, str], address: str | None
+    ) -> Response:
+        """The call button's question: may this page show it, and how.
+
+        Only pages of allowed origins get an answer they can read: the
+        CORS header names their origin, and any other origin gets 403
+        without it. A request with no Origin (same-origin, or not a
+        browser) is answered without CORS headers.
+        """
+        origin = headers.get("origin")
+        if not self.origin_allowed(origin, headers.get("host")):
+            return self._json(403, {"allowed": False})
+        cors: list[tuple[str, str]] = [("Vary", "Origin")]
+        if origin is not None:
+            cors.append(("Access-Control-Allow-Origin", origin))
+        query = parse_qs(
+            urlsplit(target).query, keep_blank_values=True, max_num_fields=8
+        )
+        department = query.get("department", [""])[0]
+        visitor = query.get("visitor", [""])[0]
+        if not _VISITOR.fullmatch(visitor) or (
+            department and not _DEPARTMENT.fullmatch(department)
+        ):
+            return self._json(400, {"error": "bad visitor or department"}, cors)
+        assert self.widget_status is not None
+        try:
+            answer = self.widget_status(origin, department, visitor, address)
+        except Exception:
+            logger.exception("widget status failed")
+            return self._json(500, {"error": "internal error"}, cors)
+        if answer is None:
+            return self._json(403, {"allowed": False}, cors)
+        body = {"allowed": True, **answer}
+        return self._json(200, body, cors, head=method == "HEAD")
+
+    def _json(
+        self,
+        status: int,
+        value: Mapping[str, Any],
+        extra: Iterable[tuple[str, str]] = (),
+        head: bool = False,
+    ) -> Response:
+        body = json.dumps(value, separators=(",", ":")).encode()
+        return Response(
+            status,
+            (
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", str(len(body))),
+                *extra,
+            ),
+            b"" if head else body,
         )
 
     def _may_read_metrics(self, address: str | None) -> bool:
@@ -359,7 +444,10 @@ class HttpConnection(asyncio.Protocol):
             self._close()
 
     def _send_response(self, response: Response) -> None:
-        headers = [*response.headers, *self._site.security_headers(response.scripts)]
+        headers = [
+            *response.headers,
+            *self._site.security_headers(response.scripts, response.framable),
+        ]
         if not any(name == "Content-Length" for name, _ in headers) and (
             response.status >= 200 and response.status not in (204, 304)
         ):

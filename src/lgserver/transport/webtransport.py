@@ -319,7 +319,7 @@ class WebTransportProtocol(QuicConnectionProtocol):
         headers = [(b":status", str(response.status).encode())]
         for name, value in (
             *response.headers,
-            *self._site.security_headers(response.scripts),
+            *self._site.security_headers(response.scripts, response.framable),
         ):
             headers.append((name.lower().encode(), value.encode()))
         try:
