@@ -5,8 +5,8 @@
  * segments, `{text}` or `{text, href}`, which a view renders with DOM
  * calls (a text node, or an anchor whose textContent is the text), so no
  * character of the text is ever parsed as markup. Schemes such as
- * `javascript:` or `data:`, in any case and with any whitespace or
- * control characters slipped in, never match: a candidate must start
+ * `javascript:` or `data:`, in any case and with any whitespace, control
+ * or invisible format characters slipped in, never match: a candidate must start
  * with the literal letters `http://` or `https://` (in any case) at a
  * word boundary and is then checked again by the URL parser.
  *
@@ -14,7 +14,7 @@
  */
 
 // A URL runs to the next whitespace or character that cannot be in one.
-const CANDIDATE = /\bhttps?:\/\/[^\s<>"'`\u0000-\u001f\u007f-\u009f]+/giu;
+const CANDIDATE = /\bhttps?:\/\/[^\s<>"'`\p{Cc}\p{Cf}]+/giu;
 // Punctuation that ends a sentence more often than it ends a URL.
 const TRAILING = /[.,;:!?)\]}]+$/u;
 
@@ -31,8 +31,9 @@ export function safeHttpUrl(value) {
     return null;
   }
   // the URL parser strips tabs, newlines and leading spaces: refuse them
-  // instead, so that what is shown is what is followed
-  if (/[\s\u0000-\u001f\u007f-\u009f]/u.test(value)) {
+  // instead, so that what is shown is what is followed; invisible format
+  // characters (zero-width spaces, direction overrides) disguise a URL
+  if (/[\s\p{Cc}\p{Cf}]/u.test(value)) {
     return null;
   }
   if (!/^https?:\/\//iu.test(value)) {

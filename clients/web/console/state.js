@@ -252,7 +252,8 @@ function onEvent(state, { name, data, now = 0 }) {
     case "chat.ended": {
       const offers = state.offers.filter((offer) => offer.chat !== data?.chat);
       const outcome = text(data, "outcome", "ended");
-      return updateChat({ ...state, offers }, data?.chat, (item) =>
+      const base = offers.length === state.offers.length ? state : { ...state, offers };
+      return updateChat(base, data?.chat, (item) =>
         item.ended !== null
           ? item
           : withNotice(
