@@ -96,15 +96,15 @@ function render(before) {
   for (const id of new Set(Object.values(SECTIONS))) {
     $(id).hidden = id !== section;
   }
-  if (before.phase !== state.phase) {
-    phaseChanged();
-  }
   renderChoose();
   renderQueue();
   renderEntries();
   renderTyping();
   renderTools();
   renderLink();
+  if (before.phase !== state.phase) {
+    phaseChanged();
+  }
   if (state.redirect !== null) {
     redirect(state.redirect);
   }
@@ -112,7 +112,7 @@ function render(before) {
 
 function phaseChanged() {
   if (state.phase === "choose") {
-    ($("department").hidden ? $("name") : $("department")).focus();
+    ($("department-field").hidden ? $("name") : $("department")).focus();
   } else if (state.phase === "waiting" || state.phase === "chatting") {
     if (!$("message").disabled && document.activeElement !== $("message")) {
       $("message").focus();
