@@ -567,3 +567,92 @@ async def test_without_challenges_there_is_no_captcha(
     assert not site.answers_later("/captcha")
     answer = await site.respond_later("GET", None)
     assert answer.status == 404
+
+
+@pytest.fixture
+def asked(server: Server) -> list[tuple[Any, ...]]:
+    """Serve ``/widget/status``; what the server was asked."""
+    calls: list[tuple[Any, ...]] = []
+
+    def widget_status(
+        origin: str | None, department: str, visitor: str, address: str | None
+    ) -> dict[str, Any] | None:
+        calls.append((origin, department, visitor, address))
+        if department == "closed":
+            return None
+        if department == "broken":
+            raise RuntimeError("the chat service failed")
+        return {
+            "available": True,
+            "banned": False,
+            "departments": [{"name": "sales", "title": "Sales", "staffed": True}],
+        }
+
+    server.site.widget_status = widget_status
+    return calls
+
+
+async def test_the_widget_status_answers_allowed_origins_only(
+    server: Server, asked: list[tuple[Any, ...]]
+) -> None:
+    path = "/widget/status?department=sales&visitor=abcdefgh12345678"
+    status, headers, body = await http(
+        server, get(path, "Origin: https://shop.example")
+    )
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "https://shop.example"
+    assert headers["vary"] == "Origin"
+    assert headers["cache-control"] == "no-store"
+    answer = json.loads(body)
+    assert answer["allowed"] is True
+    assert answer["departments"][0]["staffed"] is True
+    assert asked == [("https://shop.example", "sales", "abcdefgh12345678", "127.0.0.1")]
+
+    # another origin learns nothing, and its browser may not read the answer
+    status, headers, body = await http(
+        server, get(path, "Origin: https://evil.example")
+    )
+    assert status == 403
+    assert "access-control-allow-origin" not in headers
+    assert json.loads(body) == {"allowed": False}
+    assert len(asked) == 1
+
+    # the server's own pages send no Origin on a same-origin GET
+    status, headers, _ = await http(server, get(path))
+    assert status == 200
+    assert "access-control-allow-origin" not in headers
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("visitor=short", 400),
+        ("visitor=abcdefgh12345678%3Cscript", 400),
+        ("department=sales", 400),
+        ("department=a%0Ab&visitor=abcdefgh12345678", 400),
+        ("department=" + "d" * 65 + "&visitor=abcdefgh12345678", 400),
+        ("department=closed&visitor=abcdefgh12345678", 403),
+        ("department=broken&visitor=abcdefgh12345678", 500),
+    ],
+    ids=["short", "markup", "no visitor", "control", "long", "refused", "failing"],
+)
+async def test_a_bad_widget_status_request_gets_a_clear_error(
+    server: Server, asked: list[tuple[Any, ...]], query: str, status: int
+) -> None:
+    got, headers, body = await http(
+        server, get(f"/widget/status?{query}", "Origin: https://shop.example")
+    )
+    assert got == status
+    assert headers["content-type"] == "application/json"
+    assert headers["access-control-allow-origin"] == "https://shop.example"
+    assert isinstance(json.loads(body), dict)
+    # and the server serves on
+    assert (await http(server, get("/healthz")))[0] == 200
+
+
+async def test_without_a_chat_service_there_is_no_widget_status(
+    server: Server,
+) -> None:
+    path = "/widget/status?visitor=abcdefgh12345678"
+    status, _, _ = await http(server, get(path, "Origin: https://shop.example"))
+    assert status == 404

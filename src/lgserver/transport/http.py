@@ -6,7 +6,8 @@ that asks for a WebSocket is handed to wsproto; from then on each binary
 message holds exactly one frame (``docs/protocol.md`` section 2.6) and the
 connection feeds a session of the hub, like a raw-frame connection does.
 Every other request is answered by :class:`Site`: static files with their
-content type, an ETag and the security headers, or an error page.
+content type, an ETag and the security headers, the call button's status
+(``/widget/status``, for pages of allowed origins), or an error page.
 
 Which sites may use lgserver is decided in two places, both from
 :attr:`Site.allowed_origins`. A page may open a WebSocket (or, in
@@ -35,12 +36,12 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
-from typing import cast
-from urllib.parse import unquote, urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 from wsproto import ConnectionType, WSConnection
@@ -62,7 +63,7 @@ from ..protocol.session import ServerSession
 from ..security.captcha import CaptchaChallenges, render_png
 from ..server.hub import Hub
 
-__all__ = ["HttpConnection", "Response", "Site"]
+__all__ = ["HttpConnection", "Response", "Site", "WidgetStatus"]
 
 logger = logging.getLogger("lgserver.transport")
 
@@ -102,6 +103,17 @@ class Response:
     body: bytes = b""
     scripts: tuple[str, ...] = ()
     embeddable: bool = False
+
+
+#: Answers ``GET /widget/status`` for the call button: called with the
+#: page's origin (None when the request carries none), the department
+#: asked for ("" for none), the visitor id and the client's address; returns
+#: the JSON object to send (``docs/chat-api.md``, "HTTP endpoints for the
+#: widget"), or None to refuse the page (403).
+WidgetStatus = Callable[[str | None, str, str, str | None], Mapping[str, Any] | None]
+
+_VISITOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_DEPARTMENT = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 
 @dataclass(slots=True)
@@ -149,6 +161,8 @@ class Site:
             pages to pin; None when WebTransport is off.
         captcha: The CAPTCHA challenges ``/captcha`` hands out; None
             serves no ``/captcha``.
+        widget_status: Answers the call button's ``/widget/status``; None
+            serves no such path (404).
     """
 
     mounts: list[tuple[str, Path]] = field(default_factory=list)
@@ -161,6 +175,7 @@ class Site:
     )
     webtransport: Callable[[], tuple[bytes, int]] | None = None
     captcha: CaptchaChallenges | None = None
+    widget_status: WidgetStatus | None = None
     _cache: dict[Path, _File] = field(default_factory=dict)
     _drawing: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(CAPTCHA_DRAWING)
@@ -214,6 +229,8 @@ class Site:
             body = json.dumps({"sha256": digest.hex(), "port": port}).encode()
             kind = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
             return Response(200, kind, body)
+        if path == "/widget/status" and self.widget_status is not None:
+            return self._widget_status(method, target, headers, address)
         if path == "/metrics" and self.metrics and self._may_read_metrics(address):
             content_type = "text/plain; version=0.0.4; charset=utf-8"
             return Response(200, (("Content-Type", content_type),), self.metrics())
@@ -241,6 +258,61 @@ class Site:
             body,
             file.scripts,
             embeddable,
+        )
+
+    def _widget_status(
+        self, method: str, target: str, headers: dict[str, str], address: str | None
+    ) -> Response:
+        """The call button's question: may this page show it, and how.
+
+        Only pages of allowed origins get an answer they can read: the
+        CORS header names their origin, and any other origin gets 403
+        without it. A request with no Origin (same-origin, or not a
+        browser) is answered without CORS headers.
+        """
+        origin = headers.get("origin")
+        if not self.origin_allowed(origin, headers.get("host")):
+            return self._json(403, {"allowed": False})
+        cors: list[tuple[str, str]] = [("Vary", "Origin")]
+        if origin is not None:
+            cors.append(("Access-Control-Allow-Origin", origin))
+        query = parse_qs(
+            urlsplit(target).query, keep_blank_values=True, max_num_fields=8
+        )
+        department = query.get("department", [""])[0]
+        visitor = query.get("visitor", [""])[0]
+        if not _VISITOR.fullmatch(visitor) or (
+            department and not _DEPARTMENT.fullmatch(department)
+        ):
+            return self._json(400, {"error": "bad visitor or department"}, cors)
+        assert self.widget_status is not None
+        try:
+            answer = self.widget_status(origin, department, visitor, address)
+        except Exception:
+            logger.exception("widget status failed")
+            return self._json(500, {"error": "internal error"}, cors)
+        if answer is None:
+            return self._json(403, {"allowed": False}, cors)
+        body = {"allowed": True, **answer}
+        return self._json(200, body, cors, head=method == "HEAD")
+
+    def _json(
+        self,
+        status: int,
+        value: Mapping[str, Any],
+        extra: Iterable[tuple[str, str]] = (),
+        head: bool = False,
+    ) -> Response:
+        body = json.dumps(value, separators=(",", ":")).encode()
+        return Response(
+            status,
+            (
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", str(len(body))),
+                *extra,
+            ),
+            b"" if head else body,
         )
 
     def is_embeddable(self, path: str) -> bool:
