@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .chat.forms import load_forms
+from .chat.service import ChatService
 from .config import Config
 from .geo import GeoError, Locator
 from .mail import Mailer
@@ -69,6 +71,7 @@ class Daemon:
         self._loading: asyncio.Task[None] | None = None
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
+        self.chat: ChatService | None = None
         self.certificate: ServerCertificate | None = None
         self.port = 0
         self._listener: asyncio.Server | None = None
@@ -82,6 +85,8 @@ class Daemon:
         Raises:
             lgserver.store.errors.StoreError: The database cannot be used.
             lgserver.tls.CertificateError: The certificate cannot be used.
+            lgserver.chat.forms.FormsError: ``chat.forms_file`` cannot be
+                used.
             OSError: The port cannot be bound.
         """
         config = self.config
@@ -112,6 +117,16 @@ class Daemon:
             accepted_builds=config.server.accepted_builds,
         )
         self._register_methods(self.hub)
+        forms_file = config.chat.forms_file
+        self.chat = ChatService(
+            self.hub,
+            self.store,
+            self.mailer,
+            self.locator,
+            config.chat,
+            forms=load_forms(forms_file) if forms_file is not None else (),
+        )
+        await self.chat.start()
         mounts = [("/", WEB_ROOT)]
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
@@ -209,6 +224,9 @@ class Daemon:
         if self.hub is not None:
             self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             await asyncio.sleep(0.05)  # let the transports flush
+        if self.chat is not None:
+            # after the sessions ended: their chats' endings are stored
+            await self.chat.stop()
         if self.webtransport is not None:
             # after the GOING_AWAY frames went out on the streams
             self.webtransport.close()
