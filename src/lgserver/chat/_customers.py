@@ -228,6 +228,7 @@ class Customers:
                 logger.info("chat %s: message left, call not ended: %s", chat.id, error)
             finally:
                 core.after()
+            await core.settled(chat.id)
         if record.email and core.mailer.enabled:
             mail = LeftMessage(
                 department=record.title,
