@@ -907,3 +907,38 @@ async def test_the_daemon_serves_live_chat(tmp_path: Path) -> None:
         await client.close()
     finally:
         await daemon.stop()
+
+
+async def test_a_silent_chat_is_closed(make_server: Factory) -> None:
+    server = await make_server(inactivity_timeout=0.6)
+    customer, ann, chat = await accepted_chat(server)
+    # typing counts as activity, then silence
+    customer.emit("chat.typing", {"chat": chat, "text": "hm"})
+    assert (await customer.event("chat.ended", timeout=5)) == {
+        "chat": chat,
+        "outcome": "inactive",
+    }
+    assert (await ann.event("chat.ended"))["outcome"] == "inactive"
+    await until(lambda: ended(server, chat))
+
+
+async def test_an_operators_settings_are_read_again_by_a_new_console(
+    server: Server,
+) -> None:
+    ann = await server.operator("ann")
+    assert (await ann.call("operator.state"))["max_chats"] == 2
+    await server.store.create_department("billing", "Billing")
+    await server.store.set_operator("ann", departments=["billing"], max_chats=1)
+    second = await server.operator("ann", available=False)
+    state = await second.call("operator.state")
+    assert state["max_chats"] == 1 and state["departments"] == ["billing"]
+    assert state["status"] == "available"
+
+    # both consoles hear of a call, and the second tab closing loses nothing
+    customer = await server.customer()
+    chat = (await customer.call("chat.place", {"department": "billing"}))["chat"]
+    assert (await ann.event("queue.offer"))["call"]["chat"] == chat
+    assert (await second.event("queue.offer"))["call"]["chat"] == chat
+    await second.close()
+    await ann.call("chat.accept", {"chat": chat})
+    assert (await customer.event("chat.accepted"))["operator"] == "Ann"

@@ -300,26 +300,43 @@ class Core:
         self._people[session] = person
         if staff and (person.joined is None or person.joined.done()):
             # every new session of theirs reads their settings again
-            person.joined = asyncio.ensure_future(self._join(person))
-            self._background.add(person.joined)
-            person.joined.add_done_callback(self._background.discard)
+            self._start_join(person)
         return person
 
+    def _start_join(self, person: Person) -> asyncio.Task[None]:
+        task = person.joined = asyncio.ensure_future(self._join(person))
+        self._background.add(task)
+        task.add_done_callback(self._joined)
+        return task
+
+    def _joined(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # read by the calls that wait for it
+
     async def joined(self, person: Person) -> None:
-        """Wait until a member of staff is known to the router.
+        """Wait until a member of staff is known to the router with their
+        settings; a failed attempt is made again.
 
         Raises:
-            CallFailed: FORBIDDEN, the account is gone or disabled.
+            CallFailed: FORBIDDEN, the account is gone or disabled;
+                UNAVAILABLE, the store could not be read.
         """
         task = person.joined
+        if (
+            task is not None
+            and task.done()
+            and (task.cancelled() or task.exception() is not None)
+        ):
+            task = self._start_join(person)
         if task is None:
             return
         await asyncio.wait([task])
-        if task.exception() is not None:
-            person.joined = None
-            error = task.exception()
-            if isinstance(error, CallFailed):
-                raise error
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, CallFailed):
+            raise error
+        if task.cancelled() or error is not None:
+            logger.error("operator %s: settings not read", person.name, exc_info=error)
             raise CallFailed(ErrorCode.UNAVAILABLE, "try again shortly")
 
     async def _join(self, person: Person) -> None:

@@ -114,6 +114,10 @@ class Customers:
             )
         finally:
             person.placing = False
+            if not person.sessions and not person.calls:
+                core = self.core
+                if core.customers.get(person.name) is person:
+                    del core.customers[person.name]
 
     async def _place(
         self,
