@@ -14,6 +14,7 @@ from typing import TypeVar
 import click
 import uvloop
 
+from .chat.forms import FormsError
 from .cli import FAILURE, cli, config_option, obtain_config
 from .config import Config
 from .daemon import DATABASE, serve
@@ -85,7 +86,7 @@ def serve_command(
     configure(config.log.level_number, log_format or config.log.format)
     try:
         _run(lambda: serve(config))
-    except (StoreError, CertificateError, OSError) as exc:
+    except (StoreError, CertificateError, FormsError, OSError) as exc:
         click.echo(f"lgserver: cannot start: {exc}", err=True)
         raise click.exceptions.Exit(FAILURE) from None
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .chat.forms import FormsError, load_forms
 from .protocol.codec import Limits
 from .protocol.frames import MAX_FRAME_SIZE_LIMIT
 from .protocol.session import MIN_FRAME_SIZE, SessionConfig
@@ -41,6 +42,7 @@ from .protocol.session import MIN_FRAME_SIZE, SessionConfig
 __all__ = [
     "CONFIG_VARIABLE",
     "ENV_PREFIX",
+    "ChatSettings",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -720,6 +722,52 @@ class WebSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatSettings:
+    """The ``[chat]`` section: live chat (``docs/chat.md``,
+    ``docs/chat-api.md``).
+
+    Departments, operators and their caps are kept in the database
+    (``lgserver department``, ``lgserver user set``); these settings hold
+    for every department.
+
+    Attributes:
+        inactivity_timeout: Seconds of silence after which a chat is
+            closed; 0 keeps silent chats open.
+        typing_preview: Operators see what customers type before they
+            send it; when off, only that they are typing.
+        typing_interval: Seconds between two typing notices forwarded for
+            one chat; the latest preview is forwarded at the end of it.
+        max_message_length: Characters in one chat message.
+        max_left_message_length: Characters in a message left for a
+            department.
+        left_messages_per_hour: Messages one visitor may leave in an hour.
+        transcript_max_messages: Messages a transcript e-mail holds at
+            most, the first ones of the chat.
+        max_queue: Calls one department's queue may hold.
+        forms_file: A TOML file of the forms operators may push to
+            customers, or None for none.
+    """
+
+    inactivity_timeout: float = field(
+        default=900.0, metadata=_kind(_Number(0, inclusive=True))
+    )
+    typing_preview: bool = field(default=True, metadata=_kind(_Boolean()))
+    typing_interval: float = field(
+        default=0.3, metadata=_kind(_Number(0, inclusive=True))
+    )
+    max_message_length: int = field(default=4000, metadata=_kind(_Integer(1, 65536)))
+    max_left_message_length: int = field(
+        default=4000, metadata=_kind(_Integer(1, 4000))
+    )
+    left_messages_per_hour: int = field(default=5, metadata=_COUNT)
+    transcript_max_messages: int = field(
+        default=1000, metadata=_kind(_Integer(1, 100_000))
+    )
+    max_queue: int = field(default=10000, metadata=_COUNT)
+    forms_file: Path | None = field(default=None, metadata=_kind(_Path(optional=True)))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration, one attribute a section.
 
@@ -735,6 +783,7 @@ class Config:
     smtp: SMTPSettings = field(default_factory=SMTPSettings)
     geo: GeoSettings = field(default_factory=GeoSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
 
     def session_config(self, *, auto_ack: bool = True) -> SessionConfig:
         """The protocol core's session settings, with the configured limits.
@@ -951,6 +1000,14 @@ class _Reader:
             self.problem(
                 self.name("smtp", "from_address"), "required when smtp.host is set"
             )
+
+        forms = ("chat", "forms_file")
+        if usable(forms) and config.chat.forms_file is not None:
+            try:
+                load_forms(config.chat.forms_file)
+            except FormsError as exc:
+                for problem in exc.problems:
+                    self.problem(self.name(*forms), problem)
 
 
 def parse_config(document: Mapping[str, object], environ: Mapping[str, str]) -> Config:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .chat.forms import load_forms
+from .chat.service import ChatService
 from .config import Config
 from .geo import GeoError, Locator
 from .mail import Mailer
@@ -73,6 +75,7 @@ class Daemon:
         self.hub: Hub | None = None
         self.authenticator: StoreAuthenticator | None = None
         self.site: Site | None = None
+        self.chat: ChatService | None = None
         self.certificate: ServerCertificate | None = None
         self.port = 0
         self._listener: asyncio.Server | None = None
@@ -86,6 +89,8 @@ class Daemon:
         Raises:
             lgserver.store.errors.StoreError: The database cannot be used.
             lgserver.tls.CertificateError: The certificate cannot be used.
+            lgserver.chat.forms.FormsError: ``chat.forms_file`` cannot be
+                used.
             OSError: The port cannot be bound.
         """
         config = self.config
@@ -136,6 +141,16 @@ class Daemon:
         )
         self._register_methods(self.hub)
         register_auth_methods(self.hub, authenticator)
+        forms_file = config.chat.forms_file
+        self.chat = ChatService(
+            self.hub,
+            self.store,
+            self.mailer,
+            self.locator,
+            config.chat,
+            forms=load_forms(forms_file) if forms_file is not None else (),
+        )
+        await self.chat.start()
         mounts = [("/", WEB_ROOT)]
         if MSGPACK_ROOT.is_dir():
             mounts.insert(0, ("/vendor/msgpack/", MSGPACK_ROOT))
@@ -144,6 +159,7 @@ class Daemon:
             allowed_origins=frozenset(config.web.allowed_origins),
             metrics=self.metrics.render,
             captcha=captchas,
+            widget_status=self.chat.widget_status,
         )
         self.authenticator, self.site = authenticator, site
         self._listener = await serve_tls(
@@ -235,6 +251,9 @@ class Daemon:
         if self.hub is not None:
             self.hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
             await asyncio.sleep(0.05)  # let the transports flush
+        if self.chat is not None:
+            # after the sessions ended: their chats' endings are stored
+            await self.chat.stop()
         if self.webtransport is not None:
             # after the GOING_AWAY frames went out on the streams
             self.webtransport.close()

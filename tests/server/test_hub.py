@@ -347,3 +347,40 @@ async def test_the_authenticator_hears_the_client_address() -> None:
         await link.deliver()
         assert client.state is SessionState.OPEN
     assert heard == ["203.0.113.7", None]
+
+
+async def test_volatile_values_go_now_or_never_and_addresses_are_known() -> None:
+    hub = Hub(registry, accept_all)
+    client = ClientSession(registry, build="test")
+    link = MemoryLink(client)
+    session = hub.connection_made(link, "192.0.2.7")
+    client.connection_made(0.0)
+    hub.data_received(session, client.data_to_send())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    await link.deliver()
+    assert hub.address(session) == "192.0.2.7"
+
+    # connected: a volatile event goes at once, and to many, encoded once
+    payload = registry.encoder.encode(Event("typing"))
+    hub.send_encoded([session], payload, volatile=True)
+    hub.send(session, Event("typing again"), volatile=True)
+    await link.deliver()
+    received = []
+    while (event := client.next_event()) is not None:
+        if isinstance(event, MessageReceived):
+            received.append(event.value)
+    assert received == [Event("typing"), Event("typing again")]
+
+    # detached: a volatile event is dropped, a reliable one waits
+    hub.connection_lost(session)
+    assert hub.address(session) is None
+    hub.send(session, Event("typing"), volatile=True)
+    hub.send(session, Event("kept"))
+    replay = [frame for frame in session._replay if frame]
+    assert len(replay) == 1
+
+    # a value larger than the client accepts is skipped, not raised
+    huge = registry.encoder.encode(Event("big", "x" * (2 << 20)))
+    hub.send_encoded([session], huge)
+    assert len(session._replay) == 1

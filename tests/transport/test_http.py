@@ -565,7 +565,7 @@ async def test_without_challenges_there_is_no_captcha(
 ) -> None:
     site = Site()
     assert not site.answers_later("/captcha")
-    answer = await site.respond_later("GET", None)
+    answer = await site.respond_later("GET", "/captcha", {}, None)
     assert answer.status == 404
 
 
@@ -574,7 +574,7 @@ def asked(server: Server) -> list[tuple[Any, ...]]:
     """Serve ``/widget/status``; what the server was asked."""
     calls: list[tuple[Any, ...]] = []
 
-    def widget_status(
+    async def widget_status(
         origin: str | None, department: str, visitor: str, address: str | None
     ) -> dict[str, Any] | None:
         calls.append((origin, department, visitor, address))

@@ -128,7 +128,7 @@ async def service(certificate: Certificate) -> AsyncIterator[Service]:
     def typing(context: CallContext, data: Any) -> None:
         service.typing.append(data)
 
-    def widget_status(
+    async def widget_status(
         origin: str | None, department: str, visitor: str, address: str | None
     ) -> dict[str, Any]:
         service.widget.append((origin, department, visitor))

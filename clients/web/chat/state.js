@@ -153,11 +153,13 @@ function message(raw) {
   const from = ["customer", "operator", "system"].includes(raw.from)
     ? raw.from
     : "system";
+  const clientId = typeof raw.client_id === "string" ? raw.client_id : null;
   return {
     kind: "message",
     key: `m:${id}`,
     id: String(id),
     serverId: String(id),
+    clientId,
     from,
     name: text(raw, "name"),
     text: text(raw, "text"),
@@ -174,14 +176,24 @@ function addMessage(state, raw, now) {
   }
   const index = state.entries.findIndex(
     (entry) =>
-      entry.kind === "message" && (entry.id === item.id || entry.serverId === item.id),
+      entry.kind === "message" &&
+      (entry.id === item.id ||
+        entry.serverId === item.id ||
+        // our own message, back before the answer to chat.send
+        (item.clientId !== null && entry.pending && entry.id === item.clientId)),
   );
   let entries;
   if (index >= 0) {
     // our own message, back from the server: it is stored
     const mine = state.entries[index];
     entries = state.entries.slice();
-    entries[index] = { ...mine, at: item.at ?? mine.at, pending: false, failed: false };
+    entries[index] = {
+      ...mine,
+      serverId: item.serverId,
+      at: item.at ?? mine.at,
+      pending: false,
+      failed: false,
+    };
   } else {
     entries = bounded([...state.entries, item]);
   }

@@ -79,6 +79,7 @@ function messageOf(raw) {
     key: `m:${id}`,
     id: String(id),
     serverId: String(id),
+    clientId: typeof raw.client_id === "string" ? raw.client_id : null,
     from: ["customer", "operator", "system"].includes(raw.from) ? raw.from : "system",
     name: text(raw, "name"),
     text: text(raw, "text"),
@@ -170,12 +171,16 @@ function addMessage(state, data) {
     const index = chat.entries.findIndex(
       (entry) =>
         entry.kind === "message" &&
-        (entry.id === item.id || entry.serverId === item.id),
+        (entry.id === item.id ||
+          entry.serverId === item.id ||
+          // our own message, back before the answer to chat.send
+          (item.clientId !== null && entry.pending && entry.id === item.clientId)),
     );
     if (index >= 0) {
       const entries = chat.entries.slice();
       entries[index] = {
         ...entries[index],
+        serverId: item.serverId,
         at: item.at,
         pending: false,
         failed: false,

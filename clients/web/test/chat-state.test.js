@@ -190,6 +190,29 @@ describe("chatting", () => {
     assert.equal(mine()[0].at, 301);
   });
 
+  test("the server's copy, with a stored id, before the result: one message", () => {
+    let state = run(
+      chatting(),
+      { type: "send", id: "m4", text: "early", now: 1 },
+      event("chat.message", {
+        chat: "c1",
+        message: { id: 42, client_id: "m4", from: "customer", text: "early", at: 2 },
+      }),
+    );
+    const mine = () => state.entries.filter((entry) => entry.kind === "message");
+    assert.equal(mine().length, 1);
+    assert.equal(mine()[0].pending, false);
+    state = run(state, { type: "sent", id: "m4", result: { id: 42, at: 2 } });
+    state = run(
+      state,
+      event("chat.message", {
+        chat: "c1",
+        message: { id: 42, client_id: "m4", from: "customer", text: "early", at: 2 },
+      }),
+    );
+    assert.equal(mine().length, 1);
+  });
+
   test("a result naming another stored id merges that id's copy", () => {
     let state = run(
       chatting(),

@@ -223,6 +223,22 @@ describe("chats and unread counts", () => {
     assert.equal(item.ended, "ended");
   });
 
+  test("our message coming back before its result is shown once", () => {
+    let state = run(
+      initialState(),
+      start("a"),
+      { type: "send", chat: "a", id: "m7", text: "hi", name: "Op", now: 1 },
+      event("chat.message", {
+        chat: "a",
+        message: { id: 9, client_id: "m7", from: "operator", text: "hi", at: 2 },
+      }),
+      { type: "sent", chat: "a", id: "m7", result: { id: 9, at: 2 } },
+    );
+    const messages = chatOf(state, "a").entries.filter((e) => e.kind === "message");
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0].pending, false);
+  });
+
   test("a customer who left, the end, and closing the tab", () => {
     let state = run(initialState(), start("a"), start("b"), start("c"));
     state = run(state, { type: "select", chat: "b" });

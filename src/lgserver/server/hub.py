@@ -249,18 +249,47 @@ class Hub:
         entry = self._entries.get(session)
         return entry.principal if entry else None
 
-    def send(self, session: ServerSession, value: Any, *, channel: int = 0) -> None:
-        """Send ``value`` to a session, now or, if detached, on its resume."""
-        session.send(value, channel=channel)
+    def address(self, session: ServerSession) -> str | None:
+        """The address of ``session``'s connection (the client's, behind a
+        trusted proxy), or None while it has none."""
+        entry = self._entries.get(session)
+        return entry.address if entry else None
+
+    def send(
+        self,
+        session: ServerSession,
+        value: Any,
+        *,
+        channel: int = 0,
+        volatile: bool = False,
+    ) -> None:
+        """Send ``value`` to a session, now or, if detached, on its resume.
+        A ``volatile`` value (a typing notice) goes now or never."""
+        session.send(value, channel=channel, volatile=volatile)
         self._after(session)
 
     def send_encoded(
-        self, sessions: list[ServerSession], payload: bytes, *, channel: int = 0
+        self,
+        sessions: list[ServerSession],
+        payload: bytes,
+        *,
+        channel: int = 0,
+        volatile: bool = False,
     ) -> None:
-        """Send one encoded message to many sessions: encoded once."""
+        """Send one encoded message to many sessions: encoded once. A
+        session that cannot take it (larger than its peer accepts) is
+        skipped; one whose replay buffer overflows ends."""
         for session in sessions:
             if session.state is not SessionState.CLOSED:
-                session.send_encoded(payload, channel=channel)
+                try:
+                    session.send_encoded(payload, channel=channel, volatile=volatile)
+                except LocalProtocolError:
+                    logger.info(
+                        "session %s: a message larger than its client accepts "
+                        "was not sent",
+                        session.session_id,
+                    )
+                    continue
                 self._after(session)
 
     def refuse(self, session: ServerSession, code: int, reason: str) -> None:

@@ -36,7 +36,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path, PurePosixPath
@@ -110,7 +110,9 @@ class Response:
 #: asked for ("" for none), the visitor id and the client's address; returns
 #: the JSON object to send (``docs/chat-api.md``, "HTTP endpoints for the
 #: widget"), or None to refuse the page (403).
-WidgetStatus = Callable[[str | None, str, str, str | None], Mapping[str, Any] | None]
+WidgetStatus = Callable[
+    [str | None, str, str, str | None], Awaitable[Mapping[str, Any] | None]
+]
 
 _VISITOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _DEPARTMENT = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
@@ -229,8 +231,6 @@ class Site:
             body = json.dumps({"sha256": digest.hex(), "port": port}).encode()
             kind = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
             return Response(200, kind, body)
-        if path == "/widget/status" and self.widget_status is not None:
-            return self._widget_status(method, target, headers, address)
         if path == "/metrics" and self.metrics and self._may_read_metrics(address):
             content_type = "text/plain; version=0.0.4; charset=utf-8"
             return Response(200, (("Content-Type", content_type),), self.metrics())
@@ -260,7 +260,7 @@ class Site:
             embeddable,
         )
 
-    def _widget_status(
+    async def _widget_status(
         self, method: str, target: str, headers: dict[str, str], address: str | None
     ) -> Response:
         """The call button's question: may this page show it, and how.
@@ -287,7 +287,7 @@ class Site:
             return self._json(400, {"error": "bad visitor or department"}, cors)
         assert self.widget_status is not None
         try:
-            answer = self.widget_status(origin, department, visitor, address)
+            answer = await self.widget_status(origin, department, visitor, address)
         except Exception:
             logger.exception("widget status failed")
             return self._json(500, {"error": "internal error"}, cors)
@@ -325,12 +325,28 @@ class Site:
 
     def answers_later(self, target: str) -> bool:
         """Whether a request for ``target`` is answered by
-        :meth:`respond_later` rather than :meth:`respond`."""
-        return self.captcha is not None and urlsplit(target).path == "/captcha"
+        :meth:`respond_later` rather than :meth:`respond`: those that wait
+        for work elsewhere (a drawing, the chat service)."""
+        path = urlsplit(target).path
+        return (path == "/captcha" and self.captcha is not None) or (
+            path == "/widget/status" and self.widget_status is not None
+        )
 
-    async def respond_later(self, method: str, address: str | None) -> Response:
-        """Answer a request for ``/captcha`` from ``address``: a new
-        challenge, or 503 when too many requests wait for one."""
+    async def respond_later(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        address: str | None = None,
+    ) -> Response:
+        """Answer a request :meth:`answers_later` took."""
+        if urlsplit(target).path == "/widget/status":
+            return await self._widget_status(method, target, headers, address)
+        return await self._captcha(method, address)
+
+    async def _captcha(self, method: str, address: str | None) -> Response:
+        """A new challenge for ``address``, or 503 when too many requests
+        wait for one."""
         captchas = self.captcha
         if captchas is None:
             return self._error(404, "not found")
@@ -513,7 +529,9 @@ class HttpConnection(asyncio.Protocol):
             return
         self._client = self._client_address(headers)
         if self._site.answers_later(target):
-            self._answer_later(self._site.respond_later(method, self._client))
+            self._answer_later(
+                self._site.respond_later(method, target, headers, self._client)
+            )
             return
         response = self._site.respond(method, target, headers, self._client)
         self._send_response(response)
