@@ -156,9 +156,9 @@ class _Entry:
     frames_received: int = 0
     frames_sent: int = 0
     # seqs of received messages not yet acknowledged, in order, and those
-    # of them already handled
-    handling: deque[int] = field(default_factory=deque)
-    handled: set[int] = field(default_factory=set)
+    # of them already handled; made when first needed (most sessions wait)
+    handling: deque[int] | None = None
+    handled: set[int] | None = None
 
 
 class Hub:
@@ -406,16 +406,20 @@ class Hub:
                 session.close(CloseCode.RATE_LIMITED, "too many messages")
             elif isinstance(event.value, Call):
                 if event.seq:
+                    if entry.handling is None:
+                        entry.handling, entry.handled = deque(), set()
                     entry.handling.append(event.seq)
                 self._start_call(entry, event.value, event.seq)
             else:
                 if isinstance(event.value, Event):
                     self._run_event(entry, event.value)
-                if event.seq and not entry.handling:  # volatile ones have none
+                handling, handled = entry.handling, entry.handled
+                if event.seq and handling and handled is not None:
+                    # handled, and acknowledged after the calls before it
+                    handling.append(event.seq)
+                    handled.add(event.seq)
+                elif event.seq:  # (a volatile message has none)
                     session.acknowledge(event.seq)
-                elif event.seq:  # handled; acknowledged after the calls before it
-                    entry.handling.append(event.seq)
-                    entry.handled.add(event.seq)
         elif isinstance(event, HelloReceived):
             self._start(entry, self._accept(entry, event.hello))
         elif isinstance(event, ResumeRequested):
@@ -518,6 +522,7 @@ class Hub:
         """Call ``seq`` has been answered: acknowledge it and the messages
         after it handled before it, unless an earlier call still runs."""
         handling, handled = entry.handling, entry.handled
+        assert handling is not None and handled is not None
         if handling[0] != seq:
             handled.add(seq)
             return
