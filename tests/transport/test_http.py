@@ -396,7 +396,16 @@ async def test_metrics_for_the_local_network_only(server: Server) -> None:
     text = body.decode()
     assert 'lgserver_connections{transport="lg/1"} 1.0' in text
     assert 'lgserver_sessions{state="connected"} 1.0' in text
-    assert "lgserver_received_frames_total" in text
+    counted = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(("lgserver_received_", "lgserver_sent_"))
+    }
+    # HELLO, a call, an ACK at least in; WELCOME and the result at least out
+    assert counted["lgserver_received_frames_total"] >= 2
+    assert counted["lgserver_sent_frames_total"] >= 2
+    assert counted["lgserver_received_bytes_total"] > 8 * 2
+    assert counted["lgserver_sent_bytes_total"] > 8 * 2
     await native.close()
 
     server.site.metrics_networks = ()

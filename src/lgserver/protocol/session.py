@@ -257,6 +257,11 @@ class Session:
         if self._connected:
             self._detach(None)
 
+    @property
+    def has_output(self) -> bool:
+        """Whether :meth:`data_to_send` has bytes to give."""
+        return bool(self._out) or self._ack_now
+
     def data_to_send(self) -> bytes:
         """The bytes to write to the current connection, and forget them."""
         if self._ack_now or (self._ack_due is not None and self._out):

@@ -199,6 +199,7 @@ class Hub:
         self.connections = 0
         self._per_address: dict[str, int] = {}
         self.metrics = metrics or Metrics()
+        self._traffic = self.metrics.traffic
         self.metrics.watch_sessions(
             lambda: self.sessions - self.detached, lambda: self.detached
         )
@@ -334,13 +335,13 @@ class Hub:
     def data_received(self, session: ServerSession, data: bytes) -> ServerSession:
         """Feed bytes of a stream transport; returns the session that now
         owns the connection (another one after a resume)."""
-        self.metrics.bytes_received.inc(len(data))
+        self._traffic.bytes_received += len(data)
         session.receive_data(data, self._clock())
         return self._after(session)
 
     def message_received(self, session: ServerSession, data: bytes) -> ServerSession:
         """Feed one message of a message transport; as :meth:`data_received`."""
-        self.metrics.bytes_received.inc(len(data))
+        self._traffic.bytes_received += len(data)
         session.receive_message(data, self._clock())
         return self._after(session)
 
@@ -355,8 +356,9 @@ class Hub:
 
     # -- the machinery
 
-    def _after(self, session: ServerSession) -> ServerSession:
-        """Handle events, plan a flush and rearm the timer after any change."""
+    def _after(self, session: ServerSession, *, now: bool = False) -> ServerSession:
+        """Handle events, flush (``now``, or at the loop's next turn) and
+        rearm the timer after any change."""
         owner = session
         entry = self._entries.get(session)
         if entry is None:
@@ -368,7 +370,9 @@ class Hub:
         if session.state is SessionState.CLOSED:
             self._forget(entry)
         else:
-            if not entry.dirty:
+            if now:
+                self._flush(entry)
+            elif not entry.dirty and session.has_output:
                 # everything written to sessions until the loop's next turn
                 # goes out then, one write a connection
                 entry.dirty = True
@@ -389,15 +393,12 @@ class Hub:
         data = session.data_to_send()
         if data and entry.link is not None:
             entry.link.write(data)
-            self.metrics.bytes_sent.inc(len(data))
-        if session.frames_received != entry.frames_received:
-            self.metrics.frames_received.inc(
-                session.frames_received - entry.frames_received
-            )
-            entry.frames_received = session.frames_received
-        if session.frames_sent != entry.frames_sent:
-            self.metrics.frames_sent.inc(session.frames_sent - entry.frames_sent)
-            entry.frames_sent = session.frames_sent
+            self._traffic.bytes_sent += len(data)
+        traffic = self._traffic
+        traffic.frames_received += session.frames_received - entry.frames_received
+        entry.frames_received = session.frames_received
+        traffic.frames_sent += session.frames_sent - entry.frames_sent
+        entry.frames_sent = session.frames_sent
 
     def _handle(self, entry: _Entry, event: SessionEvent) -> ServerSession | None:
         session = entry.session
@@ -555,7 +556,8 @@ class Hub:
             session.send(CallError(call.id, ErrorCode.TOO_LARGE, "result too large"))
         if seq:
             self._handled(entry, seq)
-        self._after(session)
+        # the last answer awaited goes at once, with those ready before it
+        self._after(session, now=not entry.handling)
 
     def _schedule(self, session: ServerSession) -> None:
         deadline = session.get_timer()
