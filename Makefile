@@ -58,6 +58,7 @@ bench: $(PY_STAMP)
 	$(BIN)/python -m bench.sessions
 	$(BIN)/python -m bench.calls
 	$(BIN)/python -m bench.resume
+	$(BIN)/python -m bench.websocket
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -34,16 +34,11 @@ from aioquic.quic.events import (
     StreamReset,
 )
 from cryptography.hazmat.primitives import hashes
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-)
-from wsproto.utilities import ProtocolError as WebSocketError
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from .protocol.codec import Registry
 from .protocol.errors import CloseCode
@@ -139,38 +134,54 @@ class _Connection(asyncio.Protocol):
 class _WebSocketConnection(_Connection):
     """Frames over a WebSocket (``/ws`` over HTTP/1.1), one a message."""
 
-    def __init__(self, client: Client, host: str) -> None:
+    def __init__(self, client: Client, host: str, port: int) -> None:
         super().__init__(client)
-        self.ws = WSConnection(ConnectionType.CLIENT)
-        self.host = host
+        authority = f"[{host}]" if ":" in host else host
+        # the server bounds what it sends by the frame limit of HELLO
+        self.ws = ClientProtocol(
+            parse_uri(f"wss://{authority}:{port}/ws"), max_size=None
+        )
         self.message = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(self.ws.send(Request(host=self.host, target="/ws")))
+        self.ws.send_request(self.ws.connect())
+        self._flush()
 
     def data_received(self, data: bytes) -> None:
-        try:
-            self.ws.receive_data(data)
-            for event in self.ws.events():
-                self._event(event)
-        except WebSocketError:
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if isinstance(event, Response):
+                if ws.handshake_exc is not None:
+                    self._give_up(f"the WebSocket was refused ({event.status_code})")
+                    return
+                self.ready.set_result(None)
+            elif isinstance(event, Frame) and event.opcode in (
+                Opcode.BINARY,
+                Opcode.CONT,
+            ):
+                self.message += event.data
+                if event.fin:
+                    message = bytes(self.message)
+                    self.message.clear()
+                    self.client._data_received(self, message, whole=True)
+        if ws.parser_exc is not None and not self.ready.done():
             self._give_up("the WebSocket broke down")
+        self._flush()
 
-    def _event(self, event: object) -> None:
-        if isinstance(event, AcceptConnection):
-            self.ready.set_result(None)
-        elif isinstance(event, RejectConnection):
-            self._give_up(f"the WebSocket was refused ({event.status_code})")
-        elif isinstance(event, BytesMessage):
-            self.message += event.data
-            if event.message_finished:
-                message = bytes(self.message)
-                self.message.clear()
-                self.client._data_received(self, message, whole=True)
-        elif isinstance(event, Ping) and self.transport is not None:
-            self.transport.write(self.ws.send(event.response()))
-        elif isinstance(event, CloseConnection) and self.transport is not None:
+    def _flush(self) -> None:
+        """Write what the protocol has to send (pongs, the closing
+        handshake); close the connection once it says so."""
+        if self.transport is None:
+            return
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()
+                return
+        if self.ws.state is State.CLOSED:
             self.transport.close()
 
     def _give_up(self, why: str) -> None:
@@ -180,13 +191,10 @@ class _WebSocketConnection(_Connection):
             self.transport.close()
 
     def send(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(
-                b"".join(
-                    self.ws.send(BytesMessage(data=frame))
-                    for frame in split_frames(data)
-                )
-            )
+        if self.transport is not None and self.ws.state is State.OPEN:
+            for frame in split_frames(data):
+                self.ws.send_binary(frame)
+            self.transport.write(b"".join(self.ws.data_to_send()))
 
 
 class _WebTransportConnection(QuicConnectionProtocol):
@@ -508,7 +516,7 @@ class Client:
         host = self._server_hostname or self.host
         make: Callable[[], _Connection]
         if self.transport == "websocket":
-            make = lambda: _WebSocketConnection(self, host)  # noqa: E731
+            make = lambda: _WebSocketConnection(self, host, self.port)  # noqa: E731
         else:
             make = lambda: _Connection(self)  # noqa: E731
         _, connection = await loop.create_connection(
