@@ -59,6 +59,7 @@ bench: $(PY_STAMP)
 	$(BIN)/python -m bench.calls
 	$(BIN)/python -m bench.resume
 	$(BIN)/python -m bench.websocket
+	$(BIN)/python -m bench.loadtest --scenario chat-day
 
 clean:
 	rm -rf $(VENV) node_modules

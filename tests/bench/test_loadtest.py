@@ -1,0 +1,239 @@
+"""The load test: its scenarios, its tallies, and the smoke scenario run
+for real against the lgserver daemon and the bare baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bench._server import write_certificate
+from bench.loadtest import baseline_bare as bare
+from bench.loadtest.__main__ import main, measure, summary_line
+from bench.loadtest.generator import Tally
+from bench.loadtest.links import BareLink, CallFailed, LinkClosed
+from bench.loadtest.runner import holds
+from bench.loadtest.scenario import (
+    SCENARIOS,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+)
+from bench.loadtest.servers import ServerChild, start_bare
+
+GOOD: dict[str, Any] = {
+    "duration": 5.0,
+    "customers": {"arrival_rate": 2.0},
+}
+
+
+# -- scenarios
+
+
+def test_every_shipped_scenario_loads() -> None:
+    names = sorted(path.stem for path in SCENARIOS.glob("*.toml"))
+    assert {"smoke", "chat-day", "burst", "churn"} <= set(names)
+    for name in names:
+        scenario = load_scenario(name)
+        assert scenario.name == name
+        assert abs(sum(scenario.transports.values()) - 1.0) < 1e-9
+    churn = load_scenario("churn")
+    assert churn.drop_rate == 0.01
+    assert load_scenario("chat-day").p99_target_ms == 50.0
+
+
+def test_defaults_and_step_rates() -> None:
+    scenario = parse_scenario("x", GOOD | {"search": {"step": 3.0, "max_steps": 3}})
+    assert scenario.transports == {"lg/1": 1.0}
+    assert scenario.p99_target_ms == 50.0
+    assert scenario.step_rates() == [2.0, 5.0, 8.0]
+    assert scenario.with_rate(7.0).arrival_rate == 7.0
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"customers": {"arrival_rate": 1.0}}, "duration: missing"),
+        (GOOD | {"duration": "long"}, "duration: must be a number"),
+        (GOOD | {"customers": {"arrival_rate": 0}}, "customers.arrival_rate:"),
+        (GOOD | {"customers": {"arrival_rate": 1, "speed": 2}}, "customers.speed:"),
+        (
+            GOOD | {"customers": {"arrival_rate": 1, "messages": 1.5}},
+            "customers.messages: must be an integer",
+        ),
+        (
+            GOOD | {"customers": {"arrival_rate": 1, "message_size": 10}},
+            "customers.message_size:",
+        ),
+        (GOOD | {"operators": {"count": 0}}, "operators.count:"),
+        (GOOD | {"operators": {"max_chats": True}}, "operators.max_chats:"),
+        (GOOD | {"transports": {"quic": 1.0}}, "transports.quic: unknown"),
+        (GOOD | {"transports": {"lg/1": 0.5}}, "transports: the fractions"),
+        (GOOD | {"churn": {"drop_rate": 2.0}}, "churn.drop_rate: must be at most"),
+        (GOOD | {"search": {"p99_target_ms": -1}}, "search.p99_target_ms:"),
+        (GOOD | {"search": []}, "search: must be a table"),
+        (GOOD | {"extra": 1}, "extra: unknown key"),
+    ],
+)
+def test_a_bad_scenario_names_its_key(document: dict[str, Any], named: str) -> None:
+    with pytest.raises(ScenarioError) as raised:
+        parse_scenario("x", document)
+    assert named in str(raised.value)
+
+
+def test_a_bad_scenario_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("duration = [")
+    with pytest.raises(ScenarioError, match=r"broken\.toml: not valid TOML"):
+        load_scenario(str(broken))
+    with pytest.raises(ScenarioError, match=r"no such scenario.*smoke"):
+        load_scenario("no-such-scenario")
+    assert main(["--scenario", "no-such-scenario"]) == 2
+
+
+# -- tallies
+
+
+def test_tallies_merge() -> None:
+    first, second = Tally(), Tally()
+    for value in (1000, 2000, 3000):
+        first.latency.record_value(value)
+    second.latency.record_value(40_000)
+    first.received, second.received = 3, 1
+    second.errors["500"] += 2
+    merged = Tally()
+    merged.add(first.to_dict())
+    merged.add(second.to_dict())
+    assert merged.received == 4
+    assert merged.errors == {"500": 2}
+    assert merged.latency.get_total_count() == 4
+    assert merged.latency.get_max_value() >= 39_000
+
+
+def test_a_step_holds_only_within_target_and_without_loss() -> None:
+    step: dict[str, Any] = {
+        "received": 10,
+        "latency_ms": {"p99": 20.0},
+        "lost": 0,
+        "duplicated": 0,
+        "unanswered": 0,
+        "errors": {},
+    }
+    assert holds(step, 50.0)
+    assert not holds(step | {"latency_ms": {"p99": 51.0}}, 50.0)
+    assert not holds(step | {"lost": 1}, 50.0)
+    assert not holds(step | {"duplicated": 1}, 50.0)
+    assert not holds(step | {"unanswered": 1}, 50.0)
+    assert not holds(step | {"errors": {"500": 1}}, 50.0)
+    assert not holds(step | {"received": 0}, 50.0)
+
+
+# -- the bare baseline
+
+
+@pytest.fixture
+def bare_server(tmp_path: Path) -> Any:
+    cert_file, key_file = write_certificate(tmp_path)
+    server = start_bare(cert_file, key_file, tmp_path / "bare.log")
+    yield server, ssl.create_default_context(cafile=str(cert_file))
+    server.close()
+
+
+async def test_the_bare_baseline_pairs_and_relays(
+    bare_server: tuple[ServerChild, ssl.SSLContext],
+) -> None:
+    server, context = bare_server
+    operator = BareLink(server.port, context, queue=7, max_chats=1)
+    customer = BareLink(server.port, context, queue=7)
+    other = BareLink(server.port, context, queue=8)
+    for link in (operator, customer, other):
+        await link.connect()
+    await operator.call("operator.status", {"status": "available"})
+    placed = await customer.call("chat.place", {"department": "load-7"})
+    await other.call("chat.place", {"department": "load-8"})
+    chat = placed["chat"]
+    assert await operator.receive() == ("queue.offer", {"call": {"chat": chat}})
+    await operator.call("chat.accept", {"chat": chat})
+    assert await customer.receive() == ("chat.accepted", {"chat": chat})
+
+    await customer.call("chat.send", {"chat": chat, "id": "1", "text": "héllo"})
+    name, data = await operator.receive()
+    assert name == "chat.message"
+    assert data["message"] == {"from": "customer", "text": "héllo"}
+    await operator.call("chat.send", {"chat": chat, "id": "2", "text": "hi"})
+    name, data = await customer.receive()
+    assert data["message"] == {"from": "operator", "text": "hi"}
+
+    # the other queue's call was never offered here; a stranger's accept fails
+    with pytest.raises(CallFailed) as failed:
+        await other.call("chat.accept", {"chat": chat})
+    assert failed.value.code == bare.NOT_OFFERED
+
+    await customer.call("chat.leave", {"chat": chat})
+    assert await operator.receive() == ("chat.ended", {"chat": chat})
+    with pytest.raises(CallFailed) as failed:
+        await operator.call("chat.send", {"chat": chat, "id": "3", "text": "?"})
+    assert failed.value.code == bare.CHAT_ENDED
+    for link in (operator, customer, other):
+        await link.close()
+
+
+async def test_the_bare_baseline_closes_a_malformed_frame_only(
+    bare_server: tuple[ServerChild, ssl.SSLContext],
+) -> None:
+    server, context = bare_server
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", server.port, ssl=context, server_hostname="localhost"
+    )
+    # a chat's request before saying which queue: the connection ends
+    body = struct.pack("!BII", bare.SEND, 1, 1)
+    writer.write(len(body).to_bytes(4) + body)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+    # others are still served
+    link = BareLink(server.port, context, queue=1)
+    await link.connect()
+    assert (await link.call("chat.place", {}))["chat"] == "1"
+    link.drop()
+    with pytest.raises(LinkClosed):
+        await link.receive()
+
+
+# -- the smoke scenario, for real
+
+
+@pytest.mark.timeout(60)
+def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
+    report = measure("smoke", 1, ["lgserver", "bare"])
+    ours = report["servers"]["lgserver"]
+    assert ours["steps"]
+    for step in ours["steps"]:
+        assert step["received"] > 0
+        assert step["received"] == step["acked"]
+        assert step["lost"] == 0
+        assert step["duplicated"] == 0
+        assert step["unanswered"] == 0
+        assert step["errors"] == {}
+        latency = step["latency_ms"]
+        assert latency["count"] == step["received"]
+        assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+        assert step["server_cpu_percent"] > 0
+        assert step["server_rss_bytes"] > 0
+    assert ours["capacity"] > 0
+
+    theirs = report["servers"]["bare"]
+    assert theirs["steps"]
+    assert all(step["received"] > 0 for step in theirs["steps"])
+    assert all(step["lost"] == 0 for step in theirs["steps"])
+    assert report["ratios"]["lgserver/bare"]["steps"]
+
+    line = summary_line(report)
+    assert line.startswith("capacity ") and "lost 0, duplicated 0" in line
+    written = tmp_path / "report.json"
+    written.write_text(json.dumps(report))
+    assert json.loads(written.read_text())["scenario"]["name"] == "smoke"
