@@ -17,8 +17,8 @@ clock) in an HDR histogram and the id in a set. A message whose
 ``chat.send`` was answered but that the other side never received is
 *lost*; one received twice is *duplicated*.
 
-With a drop rate, once a second each live session has that chance of
-losing its connection (lgserver only: its client resumes by itself).
+With a drop rate, each live session loses its connection at that rate
+a second (lgserver only: its client resumes by itself).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ ANSWER_TIMEOUT = 30.0
 SLACK = 15.0
 #: Seconds a generator waits for the parent's go.
 GO_TIMEOUT = 300.0
+#: Seconds between two draws of the sessions whose connection is cut.
+CHURN_TICK = 0.25
 #: Error codes of a call another operator took first, or that came while
 #: the operator was full: a race, not a failure.
 RACES = (1004, 1005)
@@ -92,6 +94,7 @@ class Tally:
     completed: int = 0
     incomplete: int = 0
     races: int = 0
+    drops: int = 0
     reconnects: int = 0
     sessions: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -109,6 +112,7 @@ class Tally:
         "completed",
         "incomplete",
         "races",
+        "drops",
         "reconnects",
         "sessions",
     )
@@ -258,10 +262,13 @@ class _Generator:
         rate = self.scenario.drop_rate
         if not rate or self.plan.kind == "bare":
             return
+        # a rate per second, drawn four times a second
+        chance = rate * CHURN_TICK
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(CHURN_TICK)
             for link in list(self.live):
-                if self.random.random() < rate:
+                if self.random.random() < chance:
+                    self.tally.drops += 1
                     link.drop()
 
 

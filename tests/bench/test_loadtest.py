@@ -219,6 +219,8 @@ def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
         assert step["duplicated"] == 0
         assert step["unanswered"] == 0
         assert step["errors"] == {}
+        # every cut connection resumed (or was cut again while resuming)
+        assert step["reconnects"] <= step["drops"]
         latency = step["latency_ms"]
         assert latency["count"] == step["received"]
         assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
