@@ -1,13 +1,14 @@
 """Run the load test::
 
-    python -m bench.loadtest --scenario chat-day [--json FILE] [--generators N]
+    python -m bench.loadtest --scenario chat-day [--json FILE] [--html FILE]
 
 lgserver and the bare baseline (:mod:`bench.loadtest.baseline_bare`) each
 go through the scenario's capacity search (:mod:`bench.loadtest.runner`)
 in the same run, one after the other, on the same machine, driven by the
 same generators. A line a step shows the progress; the last line sums up
 lgserver's capacity, its latency there, its losses and its ratio to the
-bare baseline. ``--json FILE`` writes every figure. The exit status is 0
+bare baseline. ``--json FILE`` writes every figure, ``--html FILE`` a page of plots
+(:mod:`bench.loadtest.report`). The exit status is 0
 once the run is measured, whatever the figures; 2 for a bad scenario or
 command line, 1 if a server or generator failed.
 """
@@ -29,6 +30,7 @@ from typing import Any
 
 from bench._server import write_certificate
 
+from .report import render_html
 from .runner import StepFailed, Target, capacity_search, generator_count
 from .scenario import ScenarioError, load_scenario
 from .servers import prepare_store, start_bare, start_lgserver
@@ -60,7 +62,11 @@ def measure(
                 data_dir.mkdir()
                 asyncio.run(
                     prepare_store(
-                        data_dir, count, scenario.operators, scenario.max_chats
+                        data_dir,
+                        count,
+                        scenario.operators,
+                        scenario.max_chats,
+                        scenario.routing,
                     )
                 )
                 server = start_lgserver(
@@ -169,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scenario", default="smoke", help="name or TOML path")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--html", type=Path, help="write a report page here")
     parser.add_argument("--generators", type=int, help="generator processes")
     parser.add_argument(
         "--servers",
@@ -191,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if args.html is not None:
+        args.html.write_text(render_html(report), encoding="utf-8")
     print(summary_line(report), flush=True)
     return 0
 

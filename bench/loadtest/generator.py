@@ -51,6 +51,8 @@ ANSWER_TIMEOUT = 30.0
 SLACK = 15.0
 #: Seconds a generator waits for the parent's go.
 GO_TIMEOUT = 300.0
+#: Operators logging in at once.
+LOGINS_AT_ONCE = 4
 #: Seconds between two draws of the sessions whose connection is cut.
 CHURN_TICK = 0.25
 #: Error codes of a call another operator took first, or that came while
@@ -218,7 +220,15 @@ class _Generator:
 
     async def run(self, ready: Any, go: Any) -> dict[str, Any]:
         operators = [_Operator(self, name) for name in self.plan.operators]
-        await asyncio.gather(*(operator.start() for operator in operators))
+        # a login costs the server a password hash: a few at a time, lest
+        # they wait past the handshake timeout
+        logging_in = asyncio.Semaphore(LOGINS_AT_ONCE)
+
+        async def start(operator: _Operator) -> None:
+            async with logging_in:
+                await operator.start()
+
+        await asyncio.gather(*(start(operator) for operator in operators))
         ready()
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(None, go.wait, GO_TIMEOUT):

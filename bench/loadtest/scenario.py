@@ -14,6 +14,7 @@ A scenario says who comes and what they do::
     [operators]
     count = 200
     max_chats = 5              # chats an operator holds at once
+    routing = "assign"         # or "offer": every call to every operator
 
     [transports]               # fractions of the sessions, summing to 1
     "lg/1" = 0.67
@@ -52,6 +53,8 @@ __all__ = [
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 TRANSPORTS = ("lg/1", "websocket")
+# how a department gives out its calls (docs/chat.md)
+ROUTINGS = ("assign", "offer")
 # a message's text holds its id and send time as JSON: this much at least
 MIN_MESSAGE_SIZE = 64
 # the server's default chat.max_message_length
@@ -75,6 +78,7 @@ class Scenario:
     message_size: int
     operators: int
     max_chats: int
+    routing: str
     transports: dict[str, float]
     drop_rate: float
     search_start: float
@@ -189,6 +193,11 @@ def parse_scenario(name: str, document: dict[str, Any]) -> Scenario:
     operators = top.table("operators")
     count = operators.integer("count", 10, low=1, high=100_000)
     max_chats = operators.integer("max_chats", 5, low=1, high=1000)
+    routing = operators.text("routing", "assign")
+    if routing not in ROUTINGS:
+        raise ScenarioError(
+            f"operators.routing: one of {', '.join(ROUTINGS)}, not {routing!r}"
+        )
     operators.finish()
 
     mix = top.table("transports")
@@ -227,6 +236,7 @@ def parse_scenario(name: str, document: dict[str, Any]) -> Scenario:
         message_size=size,
         operators=count,
         max_chats=max_chats,
+        routing=routing,
         transports=transports,
         drop_rate=drop_rate,
         search_start=start,

@@ -49,7 +49,13 @@ RAISED_LIMITS = {
     "LGSERVER_LIMITS_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
     "LGSERVER_LIMITS_MESSAGES_PER_SECOND": "1000000",
     "LGSERVER_LIMITS_BURST": "1000000",
+    # every operator logs in from 127.0.0.1: a slow login must not make
+    # the address need CAPTCHAs
+    "LGSERVER_SECURITY_CAPTCHA_AFTER": "1000",
 }
+# Seconds an operator has to accept a call pushed to them: the load
+# test's operators accept at once, unless the server is overwhelmed.
+ACCEPT_TIMEOUT = 30.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # where ``python -m bench...`` finds the bench package
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,15 +74,25 @@ def operator_names(generator: int, operators: int, generators: int) -> list[str]
 
 
 async def prepare_store(
-    data_dir: Path, generators: int, operators: int, max_chats: int
+    data_dir: Path,
+    generators: int,
+    operators: int,
+    max_chats: int,
+    routing: str = "assign",
 ) -> None:
-    """Write the departments and operators into a new database."""
+    """Write the departments (``routing`` "assign" or "offer") and the
+    operators into a new database."""
     password_hash = hash_password(PASSWORD)
     store = await SqliteStore.open(data_dir / "lgserver.db")
     try:
         for generator in range(generators):
             name = department(generator)
-            await store.create_department(name, f"Load {generator}", Routing.OFFER)
+            await store.create_department(
+                name,
+                f"Load {generator}",
+                Routing.OFFER if routing == "offer" else Routing.ASSIGN,
+                accept_timeout=ACCEPT_TIMEOUT,
+            )
             for user in operator_names(generator, operators, generators):
                 await store.create_user(user, password_hash, Role.OPERATOR, user)
                 await store.set_operator(user, departments=[name], max_chats=max_chats)

@@ -71,6 +71,7 @@ def test_defaults_and_step_rates() -> None:
         ),
         (GOOD | {"operators": {"count": 0}}, "operators.count:"),
         (GOOD | {"operators": {"max_chats": True}}, "operators.max_chats:"),
+        (GOOD | {"operators": {"routing": "random"}}, "operators.routing: one of"),
         (GOOD | {"transports": {"quic": 1.0}}, "transports.quic: unknown"),
         (GOOD | {"transports": {"lg/1": 0.5}}, "transports: the fractions"),
         (GOOD | {"churn": {"drop_rate": 2.0}}, "churn.drop_rate: must be at most"),
