@@ -2,15 +2,17 @@
 
     python -m bench.loadtest --scenario chat-day [--json FILE] [--html FILE]
 
-lgserver and the bare baseline (:mod:`bench.loadtest.baseline_bare`) each
-go through the scenario's capacity search (:mod:`bench.loadtest.runner`)
+lgserver and the baselines, bare (:mod:`bench.loadtest.baseline_bare`)
+and python-socketio (:mod:`bench.loadtest.baseline_socketio`), each go
+through the scenario's capacity search (:mod:`bench.loadtest.runner`)
 in the same run, one after the other, on the same machine, driven by the
 same generators. A line a step shows the progress; the last line sums up
-lgserver's capacity, its latency there, its losses and its ratio to the
-bare baseline. ``--json FILE`` writes every figure, ``--html FILE`` a page of plots
-(:mod:`bench.loadtest.report`). The exit status is 0
-once the run is measured, whatever the figures; 2 for a bad scenario or
-command line, 1 if a server or generator failed.
+lgserver's capacity, its latency there, its losses and its ratios to the
+baselines. ``--servers`` picks which run (lgserver always does).
+``--json FILE`` writes every figure, ``--html FILE`` a page of plots
+(:mod:`bench.loadtest.report`). The exit status is 0 once the run is
+measured, whatever the figures; 2 for a bad scenario or command line, 1
+if a server or generator failed.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from bench._server import write_certificate
 from .report import render_html
 from .runner import StepFailed, Target, capacity_search, generator_count
 from .scenario import ScenarioError, load_scenario
-from .servers import prepare_store, start_bare, start_lgserver
+from .servers import prepare_store, start_bare, start_lgserver, start_socketio
 
-KINDS = ("lgserver", "bare")
+KINDS = ("lgserver", "bare", "socketio")
 
 
 def measure(
@@ -72,8 +74,10 @@ def measure(
                 server = start_lgserver(
                     data_dir, cert_file, key_file, root / "lgserver.log"
                 )
-            else:
+            elif kind == "bare":
                 server = start_bare(cert_file, key_file, root / "bare.log")
+            else:
+                server = start_socketio(cert_file, key_file, root / "socketio.log")
             try:
                 target = Target(kind, server, str(cert_file))
                 servers[kind] = capacity_search(

@@ -18,7 +18,8 @@ clock) in an HDR histogram and the id in a set. A message whose
 *lost*; one received twice is *duplicated*.
 
 With a drop rate, each live session loses its connection at that rate
-a second (lgserver only: its client resumes by itself).
+a second (lgserver only: its client resumes by itself; the baselines
+have nothing to resume with).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
-from .links import BareLink, CallFailed, LgLink, Link, LinkClosed
+from .links import BareLink, CallFailed, LgLink, Link, LinkClosed, SocketIOLink
 from .scenario import TRANSPORTS, Scenario
 from .servers import PASSWORD, department
 
@@ -99,6 +100,9 @@ class Tally:
     drops: int = 0
     reconnects: int = 0
     sessions: int = 0
+    # CPU time of the generator processes and their wall time, both in ms
+    generator_cpu_ms: int = 0
+    generator_wall_ms: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     close_codes: Counter[str] = field(default_factory=Counter)
 
@@ -117,6 +121,8 @@ class Tally:
         "drops",
         "reconnects",
         "sessions",
+        "generator_cpu_ms",
+        "generator_wall_ms",
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,7 +155,7 @@ class _Generator:
         # a client sets its transport's ALPN on its context: one each
         self.contexts = {
             transport: ssl.create_default_context(cafile=plan.cert_file)
-            for transport in (*TRANSPORTS, "bare")
+            for transport in (*TRANSPORTS, "bare", "socketio")
         }
         self.department = department(plan.index)
         self.live: set[Link] = set()
@@ -166,6 +172,9 @@ class _Generator:
         if self.plan.kind == "bare":
             context = self.contexts["bare"]
             link = BareLink(self.plan.port, context, self.plan.index, max_chats)
+        elif self.plan.kind == "socketio":
+            context = self.contexts["socketio"]
+            link = SocketIOLink(self.plan.port, context, self.plan.index, max_chats)
         else:
             transport = self._transport()
             context = self.contexts[transport]
@@ -234,6 +243,7 @@ class _Generator:
         if not await loop.run_in_executor(None, go.wait, GO_TIMEOUT):
             raise RuntimeError("no go from the parent")
 
+        cpu_began, wall_began = time.process_time(), time.monotonic()
         churn = asyncio.create_task(self._churn())
         customers = await self._arrivals()
         scenario = self.scenario
@@ -251,6 +261,8 @@ class _Generator:
         for link in self.links:
             self.tally.reconnects += link.reconnects
         self.tally.lost = len(self.acked - self.seen)
+        self.tally.generator_cpu_ms = int((time.process_time() - cpu_began) * 1000)
+        self.tally.generator_wall_ms = int((time.monotonic() - wall_began) * 1000)
         return self.tally.to_dict()
 
     async def _arrivals(self) -> list[asyncio.Task[None]]:
@@ -270,7 +282,7 @@ class _Generator:
 
     async def _churn(self) -> None:
         rate = self.scenario.drop_rate
-        if not rate or self.plan.kind == "bare":
+        if not rate or self.plan.kind != "lgserver":
             return
         # a rate per second, drawn four times a second
         chance = rate * CHURN_TICK

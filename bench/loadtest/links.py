@@ -3,7 +3,8 @@ server under test, speaking the live-chat API (``docs/chat-api.md``).
 
 :class:`LgLink` is an :class:`lgserver.client.Client` session (``lg/1`` or
 WebSocket, resuming by itself). :class:`BareLink` speaks the bare
-baseline's frames (:mod:`bench.loadtest.baseline_bare`) and translates
+baseline's frames (:mod:`bench.loadtest.baseline_bare`) and
+:class:`SocketIOLink` the python-socketio baseline's events; both translate
 the few calls and events the load test uses, so that the same customers
 and operators drive both servers:
 
@@ -16,9 +17,14 @@ and operators drive both servers:
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import ssl
 import struct
 from typing import Any
+
+import websockets.asyncio.client
+import websockets.exceptions
 
 from lgserver.client import Client, RemoteCallError, SessionClosed
 from lgserver.protocol.codec import Registry
@@ -26,7 +32,7 @@ from lgserver.protocol.messages import Event
 
 from . import baseline_bare as bare
 
-__all__ = ["BareLink", "CallFailed", "LgLink", "Link", "LinkClosed"]
+__all__ = ["BareLink", "CallFailed", "LgLink", "Link", "LinkClosed", "SocketIOLink"]
 
 
 class CallFailed(Exception):
@@ -262,4 +268,142 @@ class BareLink(Link):
         for future in self._calls.values():
             if not future.done():
                 future.set_exception(failure)
+        self._events.put_nowait(None)
+
+
+class SocketIOLink(Link):
+    """A session with the python-socketio baseline
+    (:mod:`bench.loadtest.baseline_socketio`): Socket.IO 5 over Engine.IO 4
+    on a WebSocket, spoken directly over :mod:`websockets`: an event
+    ``42<id>[name, data]`` is answered by ``43<id>[result]``, the server's
+    ping ``2`` by the pong ``3``."""
+
+    def __init__(
+        self, port: int, context: ssl.SSLContext, queue: int, max_chats: int = 0
+    ) -> None:
+        self.url = f"wss://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        self.context = context
+        self.queue = queue
+        self.max_chats = max_chats
+        self._socket: Any = None
+        self._reading: asyncio.Task[None] | None = None
+        self._acks = itertools.count(1)
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+        self._connected: asyncio.Future[None] | None = None
+
+    async def connect(self) -> None:
+        self._socket = await websockets.asyncio.client.connect(
+            self.url, ssl=self.context, server_hostname="localhost", max_size=None
+        )
+        opening = await self._socket.recv()
+        if not isinstance(opening, str) or not opening.startswith("0"):
+            raise LinkClosed(bare.CONNECTION_LOST)
+        self._connected = asyncio.get_running_loop().create_future()
+        await self._socket.send("40")
+        self._reading = asyncio.create_task(self._read())
+        await self._connected
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        chat = int(params.get("chat", 0))
+        if method == "operator.status":
+            if params.get("status") == "available":
+                await self._emit("operator", [self.queue, self.max_chats])
+            return None
+        if method == "chat.place":
+            placed = await self._emit("place", self.queue)
+            return {"chat": str(placed), "position": None}
+        if method == "chat.accept":
+            await self._emit("accept", chat)
+            return {"chat": str(chat)}
+        if method == "chat.send":
+            await self._emit("send", [chat, str(params["text"])])
+            return {"id": 0}
+        if method in ("chat.leave", "chat.end"):
+            await self._emit("leave", chat)
+            return None
+        raise CallFailed(400, f"the Socket.IO baseline has no {method}")
+
+    async def receive(self) -> tuple[str, dict[str, Any]]:
+        event = await self._events.get()
+        if event is None:
+            self._events.put_nowait(None)
+            raise LinkClosed(bare.CONNECTION_LOST)
+        return event
+
+    def drop(self) -> None:
+        if self._socket is not None:
+            self._socket.transport.abort()
+
+    async def close(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+        if self._socket is not None:
+            await self._socket.close()
+
+    async def _emit(self, name: str, data: Any) -> Any:
+        if self._socket is None:
+            raise LinkClosed(bare.CONNECTION_LOST)
+        number = next(self._acks)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[number] = future
+        try:
+            await self._socket.send(f"42{number}{json.dumps([name, data])}")
+            answer = await future
+        except websockets.exceptions.ConnectionClosed:
+            raise LinkClosed(bare.CONNECTION_LOST) from None
+        finally:
+            self._calls.pop(number, None)
+        if isinstance(answer, dict) and "error" in answer:
+            raise CallFailed(int(answer["error"]))
+        return answer
+
+    async def _read(self) -> None:
+        try:
+            async for text in self._socket:
+                if text == "2":
+                    await self._socket.send("3")
+                elif isinstance(text, str) and text.startswith("4"):
+                    self._packet(text[1:])
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        finally:
+            self._lost()
+
+    def _packet(self, packet: str) -> None:
+        kind, rest = packet[0], packet[1:]
+        if kind == "0" and self._connected is not None:
+            if not self._connected.done():
+                self._connected.set_result(None)
+            return
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        number, payload = rest[:digits], json.loads(rest[digits:] or "null")
+        if kind == "3":
+            future = self._calls.get(int(number))
+            if future is not None and not future.done():
+                future.set_result(payload[0] if payload else None)
+        elif kind == "2" and isinstance(payload, list) and len(payload) == 2:
+            self._event(payload[0], payload[1])
+
+    def _event(self, name: str, data: Any) -> None:
+        if name == "message":
+            chat, sender, text = data
+            message = {"from": "customer" if sender == 0 else "operator"}
+            message["text"] = text
+            event = {"chat": str(chat), "message": message}
+            self._events.put_nowait(("chat.message", event))
+        elif name == "offer":
+            self._events.put_nowait(("queue.offer", {"call": {"chat": str(data)}}))
+        elif name == "accepted":
+            self._events.put_nowait(("chat.accepted", {"chat": str(data)}))
+        elif name == "ended":
+            self._events.put_nowait(("chat.ended", {"chat": str(data)}))
+
+    def _lost(self) -> None:
+        failure = LinkClosed(bare.CONNECTION_LOST)
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(failure)
+        if self._connected is not None and not self._connected.done():
+            self._connected.set_exception(failure)
         self._events.put_nowait(None)

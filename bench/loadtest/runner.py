@@ -76,6 +76,10 @@ def summarize(
     }
     figures["server_cpu_percent"] = round(cpu / seconds * 100, 1)
     figures["server_rss_bytes"] = rss
+    # near 100% the generators, not the server, set the pace
+    figures["generator_cpu_percent"] = round(
+        tally.generator_cpu_ms / max(1, tally.generator_wall_ms) * 100, 1
+    )
     return figures
 
 
@@ -216,6 +220,7 @@ def step_line(kind: str, step: int, figures: dict[str, Any]) -> str:
         f"dup {figures['duplicated']}, unanswered {figures['unanswered']}, "
         f"errors {sum(figures['errors'].values())}, "
         f"cpu {figures['server_cpu_percent']:g}%, "
-        f"rss {figures['server_rss_bytes'] / 2**20:.0f} MiB"
+        f"rss {figures['server_rss_bytes'] / 2**20:.0f} MiB, "
+        f"generators {figures['generator_cpu_percent']:g}%"
         f" -> {'held' if figures['held'] else 'did not hold'}"
     )

@@ -35,6 +35,7 @@ __all__ = [
     "prepare_store",
     "start_bare",
     "start_lgserver",
+    "start_socketio",
 ]
 
 HOST = "127.0.0.1"
@@ -224,5 +225,22 @@ def start_bare(cert_file: Path, key_file: Path, log: Path) -> ServerChild:
         str(port),
     ]
     server = ServerChild("bare", command, port, log)
+    server.wait_listening()
+    return server
+
+
+def start_socketio(cert_file: Path, key_file: Path, log: Path) -> ServerChild:
+    """Start the python-socketio baseline
+    (:mod:`bench.loadtest.baseline_socketio`)."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "bench.loadtest.baseline_socketio",
+        str(cert_file),
+        str(key_file),
+        str(port),
+    ]
+    server = ServerChild("socketio", command, port, log)
     server.wait_listening()
     return server

@@ -15,7 +15,8 @@ from bench._server import write_certificate
 from bench.loadtest import baseline_bare as bare
 from bench.loadtest.__main__ import main, measure, summary_line
 from bench.loadtest.generator import Tally
-from bench.loadtest.links import BareLink, CallFailed, LinkClosed
+from bench.loadtest.links import BareLink, CallFailed, LinkClosed, SocketIOLink
+from bench.loadtest.report import chart, render_html
 from bench.loadtest.runner import holds
 from bench.loadtest.scenario import (
     SCENARIOS,
@@ -23,7 +24,7 @@ from bench.loadtest.scenario import (
     load_scenario,
     parse_scenario,
 )
-from bench.loadtest.servers import ServerChild, start_bare
+from bench.loadtest.servers import ServerChild, start_bare, start_socketio
 
 GOOD: dict[str, Any] = {
     "duration": 5.0,
@@ -205,12 +206,56 @@ async def test_the_bare_baseline_closes_a_malformed_frame_only(
         await link.receive()
 
 
+# -- the python-socketio baseline
+
+
+async def test_the_socketio_baseline_pairs_and_relays(tmp_path: Path) -> None:
+    cert_file, key_file = write_certificate(tmp_path)
+    server = start_socketio(cert_file, key_file, tmp_path / "socketio.log")
+    context = ssl.create_default_context(cafile=str(cert_file))
+    try:
+        operator = SocketIOLink(server.port, context, queue=3, max_chats=2)
+        customer = SocketIOLink(server.port, context, queue=3)
+        await operator.connect()
+        await customer.connect()
+        await operator.call("operator.status", {"status": "available"})
+        chat = (await customer.call("chat.place", {}))["chat"]
+        assert await operator.receive() == ("queue.offer", {"call": {"chat": chat}})
+        await operator.call("chat.accept", {"chat": chat})
+        assert await customer.receive() == ("chat.accepted", {"chat": chat})
+        await operator.call("chat.send", {"chat": chat, "id": "1", "text": "hé"})
+        name, data = await customer.receive()
+        assert (name, data["message"]) == (
+            "chat.message",
+            {"from": "operator", "text": "hé"},
+        )
+        await customer.call("chat.leave", {"chat": chat})
+        assert await operator.receive() == ("chat.ended", {"chat": chat})
+        with pytest.raises(CallFailed) as failed:
+            await operator.call("chat.send", {"chat": chat, "id": "2", "text": "?"})
+        assert failed.value.code == 1007
+        await operator.close()
+        await customer.close()
+    finally:
+        server.close()
+
+
+# -- the report page
+
+
+def test_a_chart_is_inline_svg_with_escaped_names() -> None:
+    drawn = chart("Latency <ms>", "calls/s", "ms", {"a&b": [(1, 2.0), (2, 8.0)]})
+    assert drawn.startswith("<svg") and drawn.endswith("</svg>")
+    assert "Latency &lt;ms&gt;" in drawn and "a&amp;b" in drawn
+    assert drawn.count("<circle") == 2 and "<polyline" in drawn
+
+
 # -- the smoke scenario, for real
 
 
 @pytest.mark.timeout(60)
 def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
-    report = measure("smoke", 1, ["lgserver", "bare"])
+    report = measure("smoke", 1, ["lgserver", "bare", "socketio"])
     ours = report["servers"]["lgserver"]
     assert ours["steps"]
     for step in ours["steps"]:
@@ -234,6 +279,13 @@ def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
     assert all(step["received"] > 0 for step in theirs["steps"])
     assert all(step["lost"] == 0 for step in theirs["steps"])
     assert report["ratios"]["lgserver/bare"]["steps"]
+    sio = report["servers"]["socketio"]
+    assert all(step["received"] > 0 for step in sio["steps"])
+    assert all(step["lost"] == 0 for step in sio["steps"])
+
+    page = render_html(report)
+    assert page.count("<svg") == 4
+    assert "<script" not in page and "src=" not in page
 
     line = summary_line(report)
     assert line.startswith("capacity ") and "lost 0, duplicated 0" in line
