@@ -525,9 +525,14 @@ async def test_an_operator_lost_for_a_moment_or_for_good(
     await chat.wait_for_selector(
         ".message.from-customer:not(.pending):has-text('during the cut')"
     )
+    await say(ann, f"{panel(ann)} textarea", "sent while cut off")
     await asyncio.sleep(1.5)
+    assert await chat.query_selector(".message:has-text('sent while cut off')") is None
     await ann.context.set_offline(False)
     await ann.wait_for_selector(f"{panel(ann)} .message:has-text('during the cut')")
+    await chat.wait_for_selector(
+        ".message.from-operator:has-text('sent while cut off')"
+    )
     await say(ann, f"{panel(ann)} textarea", "back again")
     await chat.wait_for_selector(".message.from-operator:has-text('back again')")
     assert await chat.query_selector(".notice:has-text('disconnected')") is None
