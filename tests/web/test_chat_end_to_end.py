@@ -627,3 +627,43 @@ async def test_a_banned_customer_sees_the_service_unavailable(
     await asyncio.sleep(0.3)
     assert not [f for f in page.frames if "/chat/" in f.url]
     assert browsers.errors == []
+
+
+async def test_a_customer_banned_by_the_operator_cannot_call_again(
+    lg: Lg, browsers: Browsers
+) -> None:
+    ann = await console(browsers, lg, "ann")
+    await lg.available()
+    shop, chat = await shop_chat(browsers, lg, "Mallory")
+    await accept(ann, "Mallory")
+    await say(chat, "#message", "rude words")
+    await ann.wait_for_selector(f"{panel(ann)} .message:has-text('rude words')")
+
+    # the ban tool needs a reason, then ends the chat
+    await ann.click(f"{panel(ann)} [data-tool=tool_ban]")
+    await ann.click("#ban-form button[type=submit]")
+    await ann.wait_for_selector("#ban-status:has-text('reason')")
+    await ann.fill("#ban-reason", "insults")
+    await ann.click("#ban-form button[type=submit]")
+    await chat.wait_for_selector("#ended-box:not([hidden])")
+    assert await chat.is_hidden("#composer")
+    chat_id = await visitor_chat(lg, shop)
+
+    async def stored() -> bool:
+        record = await lg.store.get_chat(chat_id)
+        return record is not None and record.outcome == "banned"
+
+    await until(stored)
+    [ban] = await lg.store.list_bans()
+    assert ban.reason == "insults" and ban.created_by == "ann"
+
+    # the next page of the shop shows the service as unavailable
+    await shop.reload()
+    await shop.wait_for_selector("[data-lgserver-widget]", state="attached")
+
+    async def unavailable() -> bool:
+        return "Service unavailable" in await widget_texts(shop)
+
+    await until(unavailable)
+    assert "Chat with us" not in await widget_texts(shop)
+    assert browsers.errors == []
