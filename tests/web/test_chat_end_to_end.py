@@ -47,6 +47,7 @@ CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long password"
 GRACE = 3.0
 WAIT = 10_000  # milliseconds, for any one thing to show
+PANEL = ".chat-panel:not([hidden])"  # the console's chat in view
 FORMS = """
 [[form]]
 name = "contact"
@@ -353,14 +354,10 @@ async def shop_chat(browsers: Browsers, lg: Lg, name: str) -> tuple[Page, Frame]
     return page, frame
 
 
-def panel(page: Page) -> str:
-    return ".chat-panel:not([hidden])"
-
-
 async def accept(page: Page, customer: str) -> None:
     offer = page.locator(".offer", has_text=customer)
     await offer.locator("button.primary").click()
-    await page.wait_for_selector(f"{panel(page)} textarea")
+    await page.wait_for_selector(f"{PANEL} textarea")
 
 
 async def say(page: Page | Frame, box: str, text: str) -> None:
@@ -393,19 +390,19 @@ async def test_a_chat_from_the_shop_to_its_end(lg: Lg, browsers: Browsers) -> No
     # messages both ways
     await say(chat, "#message", "Where is my parcel?")
     await ann.wait_for_selector(
-        f"{panel(ann)} .message.from-customer:has-text('Where is my parcel?')"
+        f"{PANEL} .message.from-customer:has-text('Where is my parcel?')"
     )
-    box = f"{panel(ann)} textarea"
+    box = f"{PANEL} textarea"
     await say(ann, box, "Let me look.")
     await chat.wait_for_selector(".message.from-operator:has-text('Let me look.')")
 
     # what the customer types shows to ann before it is sent
     await chat.focus("#message")
     await chat.page.keyboard.type("order 4711")
-    await ann.wait_for_selector(f"{panel(ann)} .preview:has-text('order 4711')")
+    await ann.wait_for_selector(f"{PANEL} .preview:has-text('order 4711')")
     await chat.press("#message", "Enter")
     await ann.wait_for_selector(
-        f"{panel(ann)} .message.from-customer:has-text('order 4711')"
+        f"{PANEL} .message.from-customer:has-text('order 4711')"
     )
 
     # predefined texts: a /keyword, and a link picked from the list
@@ -417,35 +414,35 @@ async def test_a_chat_from_the_shop_to_its_end(lg: Lg, browsers: Browsers) -> No
     await chat.wait_for_selector(
         ".message.from-operator:has-text('Hello! How can I help?')"
     )
-    await ann.click(f"{panel(ann)} [data-tool=tool_canned]")
+    await ann.click(f"{PANEL} [data-tool=tool_canned]")
     await ann.click("#canned-list button:has-text('FAQ')")
     assert await ann.input_value(box) == "FAQ: https://shop.example/faq"
     await ann.press(box, "Enter")
     await chat.wait_for_selector(".log a[href='https://shop.example/faq']")
 
     # a form, answered
-    await ann.click(f"{panel(ann)} [data-tool=tool_form]")
+    await ann.click(f"{PANEL} [data-tool=tool_form]")
     await ann.click("#forms-list button:has-text('How can we reach you?')")
     await chat.wait_for_selector(".pushed-form form")
     await chat.fill(".pushed-form input[type=email]", "eve@example.org")
     await chat.check(".pushed-form input[type=checkbox]")
     await chat.click(".pushed-form button[type=submit]")
-    await ann.wait_for_selector(f"{panel(ann)} .answer dd:has-text('eve@example.org')")
+    await ann.wait_for_selector(f"{PANEL} .answer dd:has-text('eve@example.org')")
 
     # handed on to bob, with a note; bob sees what was said
     bob = await console(browsers, lg, "bob")
-    await ann.click(f"{panel(ann)} [data-tool=tool_transfer]")
+    await ann.click(f"{PANEL} [data-tool=tool_transfer]")
     await ann.wait_for_selector(
         "#transfer-target option[value='operator:bob']", state="attached"
     )
     await ann.select_option("#transfer-target", "operator:bob")
     await ann.fill("#transfer-note", "wants a refund")
     await ann.click("#transfer-form button[type=submit]")
-    await bob.wait_for_selector(f"{panel(bob)} .notice:has-text('wants a refund')")
+    await bob.wait_for_selector(f"{PANEL} .notice:has-text('wants a refund')")
     for said in ("Where is my parcel?", "Let me look.", "order 4711"):
-        await bob.wait_for_selector(f"{panel(bob)} .message:has-text('{said}')")
+        await bob.wait_for_selector(f"{PANEL} .message:has-text('{said}')")
     await chat.wait_for_selector(".notice:has-text('transferred to Bob')")
-    await say(bob, f"{panel(bob)} textarea", "Bob here.")
+    await say(bob, f"{PANEL} textarea", "Bob here.")
     await chat.wait_for_selector(".message.from-operator:has-text('Bob here.')")
 
     # the customer mails the conversation to themselves
@@ -469,10 +466,10 @@ async def test_a_chat_from_the_shop_to_its_end(lg: Lg, browsers: Browsers) -> No
     # bob suggests a page: the window is told, and moves the shop's page
     # or, where the browser refuses that, shows the link
     thanks = f"{lg.shop.allowed}/thanks"
-    await bob.click(f"{panel(bob)} [data-tool=tool_redirect]")
+    await bob.click(f"{PANEL} [data-tool=tool_redirect]")
     await bob.fill("#redirect-url", thanks)
     await bob.press("#redirect-url", "Enter")
-    await bob.wait_for_selector(f"{panel(bob)} .notice:has-text('thanks')")
+    await bob.wait_for_selector(f"{PANEL} .notice:has-text('thanks')")
 
     async def redirected() -> bool:
         if shop.url == thanks:
@@ -485,7 +482,7 @@ async def test_a_chat_from_the_shop_to_its_end(lg: Lg, browsers: Browsers) -> No
     await until(redirected)
 
     # bob ends the chat; the store has it whole
-    await bob.click(f"{panel(bob)} [data-tool=tool_end]")
+    await bob.click(f"{PANEL} [data-tool=tool_end]")
 
     async def stored() -> bool:
         record = await lg.store.get_chat(chat_id)
@@ -516,7 +513,7 @@ async def test_an_operator_lost_for_a_moment_or_for_good(
         "() => document.querySelector('#operator').textContent.includes('Ann')"
     )
     await say(chat, "#message", "first")
-    await ann.wait_for_selector(f"{panel(ann)} .message:has-text('first')")
+    await ann.wait_for_selector(f"{PANEL} .message:has-text('first')")
 
     # a short cut, within the grace window: nobody notices, nothing is lost
     await ann.context.set_offline(True)
@@ -525,15 +522,15 @@ async def test_an_operator_lost_for_a_moment_or_for_good(
     await chat.wait_for_selector(
         ".message.from-customer:not(.pending):has-text('during the cut')"
     )
-    await say(ann, f"{panel(ann)} textarea", "sent while cut off")
+    await say(ann, f"{PANEL} textarea", "sent while cut off")
     await asyncio.sleep(1.5)
     assert await chat.query_selector(".message:has-text('sent while cut off')") is None
     await ann.context.set_offline(False)
-    await ann.wait_for_selector(f"{panel(ann)} .message:has-text('during the cut')")
+    await ann.wait_for_selector(f"{PANEL} .message:has-text('during the cut')")
     await chat.wait_for_selector(
         ".message.from-operator:has-text('sent while cut off')"
     )
-    await say(ann, f"{panel(ann)} textarea", "back again")
+    await say(ann, f"{PANEL} textarea", "back again")
     await chat.wait_for_selector(".message.from-operator:has-text('back again')")
     assert await chat.query_selector(".notice:has-text('disconnected')") is None
     assert await chat.is_hidden("#queue")
@@ -637,10 +634,10 @@ async def test_a_customer_banned_by_the_operator_cannot_call_again(
     shop, chat = await shop_chat(browsers, lg, "Mallory")
     await accept(ann, "Mallory")
     await say(chat, "#message", "rude words")
-    await ann.wait_for_selector(f"{panel(ann)} .message:has-text('rude words')")
+    await ann.wait_for_selector(f"{PANEL} .message:has-text('rude words')")
 
     # the ban tool needs a reason, then ends the chat
-    await ann.click(f"{panel(ann)} [data-tool=tool_ban]")
+    await ann.click(f"{PANEL} [data-tool=tool_ban]")
     await ann.click("#ban-form button[type=submit]")
     await ann.wait_for_selector("#ban-status:has-text('reason')")
     await ann.fill("#ban-reason", "insults")
