@@ -751,7 +751,8 @@ async def test_a_banned_customer_is_refused(server: Server) -> None:
     widget = await server.service.widget_status(
         "https://shop.example", "sales", "visitor-1", "10.1.1.1"
     )
-    assert widget["allowed"] is False and widget["banned"] is True
+    # the button shows the service as unavailable rather than nothing
+    assert widget == {"available": False, "banned": True, "departments": []}
     # the address is banned too, whatever the visitor id
     stranger = await server.customer("visitor-9")
     await stranger.fails(1001, "chat.place", {"department": "sales"})
@@ -873,7 +874,6 @@ async def test_widget_status(server: Server) -> None:
         "https://shop.example", None, "visitor-1", "10.1.1.1"
     )
     assert status == {
-        "allowed": True,
         "available": False,
         "banned": False,
         "departments": [
@@ -883,11 +883,11 @@ async def test_widget_status(server: Server) -> None:
     }
     await server.operator("carl")
     status = await server.service.widget_status(None, "support", None, None)
-    assert status["allowed"] is True and status["available"] is True
+    assert status is not None and status["available"] is True
     status = await server.service.widget_status(None, "sales", None, None)
-    assert status["available"] is False
-    status = await server.service.widget_status(None, "nowhere", None, None)
-    assert status["allowed"] is False
+    assert status is not None and status["available"] is False
+    # a department that does not exist refuses the page
+    assert await server.service.widget_status(None, "nowhere", None, None) is None
 
 
 async def widget_status(
@@ -931,6 +931,18 @@ async def test_the_daemon_serves_live_chat(tmp_path: Path) -> None:
         head, body = await widget_status(daemon.port, context, "https://evil.example")
         assert head.startswith(b"HTTP/1.1 403 ")
         assert b"access-control-allow-origin" not in head.lower()
+        # a banned visitor's page is answered, for the button to say so
+        await daemon.store.add_ban(
+            visitor="visitor-0001", reason="abuse", created_by="root", seconds=60
+        )
+        head, body = await widget_status(daemon.port, context, "https://shop.example")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert body == {
+            "allowed": True,
+            "available": False,
+            "banned": True,
+            "departments": [],
+        }
         client = Client(
             "127.0.0.1",
             daemon.port,

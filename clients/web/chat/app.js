@@ -13,7 +13,7 @@ import { pickLanguage, translator } from "../common/i18n.js";
 import { checkAnswers, isEmail } from "./forms.js";
 import { loadScale, parseQuery, saveScale, stepScale, visitorId } from "./query.js";
 import { ChatError, canSend, initialState, operatorTyping, reduce } from "./state.js";
-import { STRINGS } from "./strings.js";
+import { STRINGS, outcomeKey } from "./strings.js";
 import { TypingThrottle } from "./typing.js";
 
 const now = () => Date.now() / 1000;
@@ -274,10 +274,7 @@ function renderTools() {
   $("transcript-open").hidden = state.chat === null;
   $("ended-box").hidden = state.phase !== "ended";
   if (state.phase === "ended") {
-    const key = `outcome_${state.outcome}`;
-    $("ended-text").textContent = t(
-      Object.hasOwn(STRINGS.en, key) ? key : "outcome_ended",
-    );
+    $("ended-text").textContent = t(outcomeKey(state.outcome));
     $("composer").hidden = true;
   }
 }

@@ -57,7 +57,7 @@ const en = {
   outcome_ended: "The chat has ended. Thank you!",
   outcome_left: "You ended the chat. Thank you!",
   outcome_lost: "The connection was lost and the chat has ended.",
-  outcome_timeout: "The chat ended after a long silence.",
+  outcome_inactive: "The chat ended after a long silence.",
   outcome_missed: "Nobody could answer your call. Please leave a message.",
   new_chat: "Start a new chat",
 
@@ -167,7 +167,7 @@ const de = {
   outcome_ended: "Der Chat ist beendet. Vielen Dank!",
   outcome_left: "Sie haben den Chat beendet. Vielen Dank!",
   outcome_lost: "Die Verbindung ging verloren; der Chat ist beendet.",
-  outcome_timeout: "Der Chat wurde nach langer Stille beendet.",
+  outcome_inactive: "Der Chat wurde nach langer Stille beendet.",
   outcome_missed:
     "Niemand konnte Ihren Anruf annehmen. Bitte hinterlassen Sie eine Nachricht.",
   new_chat: "Neuen Chat beginnen",
@@ -232,3 +232,14 @@ const de = {
 
 /** The tables, by language. */
 export const STRINGS = Object.freeze({ en, de });
+
+/**
+ * The key of the text shown when a chat ends with `outcome`: the service's
+ * outcomes (docs/chat-api.md: `served`, `abandoned`, `left_message`,
+ * `inactive`, `banned`) and the window's own (`left`, `lost`), the plain
+ * "the chat has ended" for any other.
+ */
+export function outcomeKey(outcome) {
+  const key = `outcome_${outcome}`;
+  return Object.hasOwn(en, key) ? key : "outcome_ended";
+}

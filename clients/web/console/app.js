@@ -390,6 +390,7 @@ function chatView(chat) {
   };
   views.set(chat.chat, view);
   loadCustomer(chat.chat);
+  loadHistory(chat.chat);
   return view;
 }
 
@@ -649,6 +650,16 @@ function typing(chat) {
   if (at - (lastTyping.get(chat) ?? 0) < TYPING_EVERY) return;
   lastTyping.set(chat, at);
   session?.emit("chat.typing", { chat }, { volatile: true });
+}
+
+/** What was said before the chat came to this operator (a transfer). */
+async function loadHistory(chat) {
+  try {
+    const result = await session.call("chat.history", { chat });
+    dispatch({ type: "history", chat, messages: result?.messages });
+  } catch {
+    // the messages from now on are shown all the same
+  }
 }
 
 async function loadCustomer(chat) {

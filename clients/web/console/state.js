@@ -198,6 +198,40 @@ function addMessage(state, data) {
   });
 }
 
+/**
+ * What was said in a chat before it came to this operator (`chat.history`),
+ * put before what the chat shows already; messages shown already are not
+ * shown twice.
+ */
+function withHistory(state, chat, messages) {
+  const item = state.chats.find((candidate) => candidate.chat === chat);
+  if (item === undefined) {
+    return state;
+  }
+  const known = new Set();
+  for (const entry of item.entries) {
+    if (entry.kind === "message") {
+      known.add(entry.id);
+      if (entry.serverId !== null) known.add(entry.serverId);
+    }
+  }
+  const missing = (Array.isArray(messages) ? messages : [])
+    .map(messageOf)
+    .filter(
+      (entry) =>
+        entry !== null &&
+        !known.has(entry.id) &&
+        !(entry.clientId !== null && known.has(entry.clientId)),
+    );
+  if (missing.length === 0) {
+    return state;
+  }
+  return updateChat(state, chat, (current) => ({
+    ...current,
+    entries: bounded([...missing, ...current.entries]),
+  }));
+}
+
 function onEvent(state, { name, data, now = 0 }) {
   switch (name) {
     case "queue.offer": {
@@ -394,6 +428,8 @@ function step(state, action) {
     }
     case "customer_info":
       return updateChat(state, action.chat, (item) => ({ ...item, info: action.info }));
+    case "history":
+      return withHistory(state, action.chat, action.messages);
     case "notice":
       return updateChat(state, action.chat, (item) =>
         withNotice(state, item, action.notice, action.params ?? {}),

@@ -279,6 +279,44 @@ describe("chats and unread counts", () => {
     assert.equal(item.entries[0].params.note, "wants a refund");
   });
 
+  test("a chat transferred in shows what was said before, once", () => {
+    const said = (id, text, extra = {}) => ({
+      id,
+      from: "customer",
+      name: "Ann",
+      text,
+      ...extra,
+    });
+    let state = run(
+      initialState(),
+      event("chat.started", { chat: "t", customer: "Ann", note: "refund" }),
+      event("chat.message", { chat: "t", message: said(3, "third") }),
+      { type: "send", chat: "t", id: "mine", text: "mine", name: "Bob", now: 1 },
+    );
+    state = reduce(state, {
+      type: "history",
+      chat: "t",
+      messages: [
+        said(1, "first"),
+        said(2, "second"),
+        said(3, "third"),
+        said(4, "mine", { from: "operator", client_id: "mine" }),
+        { text: "no id" },
+      ],
+    });
+    const texts = chatOf(state, "t")
+      .entries.filter((entry) => entry.kind === "message")
+      .map((entry) => entry.text);
+    assert.deepEqual(texts, ["first", "second", "third", "mine"]);
+    const again = reduce(state, {
+      type: "history",
+      chat: "t",
+      messages: [said(1, "first")],
+    });
+    assert.equal(again, state, "nothing new, nothing changed");
+    assert.equal(chatOf(state, "t").unread, 0, "history is not unread");
+  });
+
   test("events for unknown chats change nothing", () => {
     const state = run(initialState(), start("a"));
     for (const name of [

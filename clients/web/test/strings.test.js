@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import vm from "node:vm";
 
-import { STRINGS as CHAT } from "../chat/strings.js";
+import { STRINGS as CHAT, outcomeKey } from "../chat/strings.js";
 import { STRINGS as CONSOLE } from "../console/strings.js";
 import { pickLanguage, tableProblems, translator } from "../common/i18n.js";
 
@@ -77,6 +77,21 @@ describe("string tables", () => {
       xx: { a: "A", c: "C" },
     });
     assert.deepEqual(problems, { xx: ["placeholders of a", "missing b", "extra c"] });
+  });
+});
+
+describe("chat outcomes", () => {
+  test("the service's outcomes and the window's own have their texts", () => {
+    assert.equal(outcomeKey("served"), "outcome_ended");
+    assert.equal(outcomeKey("inactive"), "outcome_inactive");
+    assert.equal(outcomeKey("left"), "outcome_left");
+    assert.equal(outcomeKey("lost"), "outcome_lost");
+    assert.equal(outcomeKey("banned"), "outcome_ended");
+    assert.equal(outcomeKey("constructor"), "outcome_ended");
+    assert.equal(outcomeKey(undefined), "outcome_ended");
+    for (const table of Object.values(CHAT)) {
+      assert.match(table.outcome_inactive, /silence|Stille/);
+    }
   });
 });
 

@@ -139,10 +139,10 @@ class ChatService(Core):
         department: str | None,
         visitor: str | None,
         address: str | None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """What the web widget is told before it shows the call button
         (``GET /widget/status``); the page's origin is checked by the
-        HTTP layer.
+        HTTP layer, which adds ``allowed``.
 
         Args:
             origin: The page's origin, for the log.
@@ -151,17 +151,19 @@ class ChatService(Core):
             address: The client's address.
 
         Returns:
-            ``{allowed, available, banned, departments}``: ``allowed`` is
-            false for a banned visitor or address and for a department
-            that does not exist; ``available`` whether someone serves the
-            department (any department when none is named).
+            ``{available, banned, departments}`` as ``chat.status``: a
+            banned visitor or address gets ``banned`` true, which the
+            button shows as "service unavailable"; ``available`` says
+            whether someone serves the department (any department when
+            none is named). None, which refuses the page, for a
+            department that does not exist.
         """
+        if department and department not in self.departments:
+            logger.debug("widget status for %s: no department %r", origin, department)
+            return None
         status = await self.customer_calls.status(visitor or "", address, department)
-        allowed = not status["banned"]
-        if department:
-            allowed = allowed and department in self.departments
         logger.debug("widget status for %s: %s", origin, status)
-        return {"allowed": allowed, **status}
+        return dict(status)
 
     # -- registration
 
