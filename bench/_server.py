@@ -14,12 +14,14 @@ The kinds are
   whose credentials hold ``visitor``, with a method ``echo`` that returns
   its params, a method ``later`` that does so after that many seconds,
   and limits raised out of the way;
+* ``lgserver-grace``: the same, with a grace window of an hour, so that
+  sessions whose connections were cut stay in it for the whole run;
 * ``idle``: a bare TLS server whose connections stay open and discard
   what they read;
 * ``echo``: a bare TLS server that sends back every frame it reads, a
   frame being a 4-byte big-endian length and that many bytes.
 
-All three use the same certificate and the context of
+All of them use the same certificate and the context of
 :func:`~lgserver.tls.server_ssl_context`, ALPN included, so that what
 differs between them is what runs above TLS.
 """
@@ -27,6 +29,7 @@ differs between them is what runs above TLS.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import os
 import resource
@@ -55,7 +58,9 @@ __all__ = [
     "write_certificate",
 ]
 
-KINDS = ("lgserver", "idle", "echo")
+KINDS = ("lgserver", "lgserver-grace", "idle", "echo")
+# The grace window of ``lgserver-grace``, in seconds.
+LONG_GRACE = 3600.0
 HOST = "127.0.0.1"
 BACKLOG = 4096
 # Seconds a server process gets to start, to answer and to stop.
@@ -215,7 +220,7 @@ async def _later(context: CallContext, params: Any) -> Any:
 
 async def _listen(kind: str, context: ssl.SSLContext, connections: int) -> Any:
     loop = asyncio.get_running_loop()
-    if kind == "lgserver":
+    if kind.startswith("lgserver"):
         limits = HubLimits(
             max_connections=connections,
             max_connections_per_address=connections,
@@ -223,7 +228,10 @@ async def _listen(kind: str, context: ssl.SSLContext, connections: int) -> Any:
             burst=1_000_000_000,
         )
         # the session settings a deployed server has by default
-        hub = Hub(Registry(), _admit, Config().session_config(), limits=limits)
+        settings = Config().session_config()
+        if kind == "lgserver-grace":
+            settings = dataclasses.replace(settings, grace=LONG_GRACE)
+        hub = Hub(Registry(), _admit, settings, limits=limits)
         hub.method("echo")(_echo)
         hub.method("later")(_later)
         return await serve_tls(hub, Site(), context, HOST, 0, backlog=BACKLOG)

@@ -24,10 +24,19 @@ the server's heartbeats, so the sessions stay open however long the run
 takes. Each figure is the median of ``--rounds`` rounds (1 by default),
 the two servers taking turns within a round.
 
+A third server, lgserver with an hour's grace window, measures what a
+session costs once its connection is gone and it waits in its grace
+window for a resume: its sessions are opened :data:`CONCURRENCY` at a
+time and each batch's connections are cut (no GOODBYE) before the next
+is opened, so the growth is the N sessions in their grace window and not
+their connections. The warm-up there is one batch, opened and cut the
+same way.
+
 The target (``docs/performance.md``): lgserver's server at most 40 KiB a
 session. With ``--json`` the last line is one JSON object: ``sessions``,
 ``rounds``, ``lgserver_kib`` and ``baseline_kib`` (per session),
-``session_kib`` (the difference), ``rss`` (per server, the resident sets
+``session_kib`` (the difference), ``grace_kib`` (per session in its grace
+window), ``rss`` (per server, the resident sets
 before and after of every round, in bytes), ``open_s`` (seconds to open
 the N connections, per server), ``targets`` and ``load``. The exit status
 is 0 whatever the target says.
@@ -67,6 +76,8 @@ TARGET_KIB = 40.0
 # No run may take longer than this, in seconds.
 DEADLINE = 900.0
 SERVERS = {"lgserver": "lgserver", "baseline": "idle"}
+GRACE = "grace"
+MEASURED = (*SERVERS, GRACE)
 
 
 class _Visitor(asyncio.Protocol):
@@ -169,8 +180,42 @@ async def _measure_one(
     return {"before": before, "after": after, "open_s": opened}
 
 
+async def _cut(
+    port: int, context: ssl.SSLContext, registry: Registry, count: int, first: int
+) -> None:
+    """Open ``count`` sessions a batch at a time, cutting each batch's
+    connections before the next is opened."""
+    for start in range(0, count, CONCURRENCY):
+        size = min(CONCURRENCY, count - start)
+        batch = await _open(port, context, registry, size, first + start)
+        for visitor in batch:
+            assert visitor.transport is not None
+            visitor.transport.abort()
+        await asyncio.sleep(0)
+
+
+async def _measure_grace(
+    cert_file: Path, key_file: Path, sessions: int
+) -> dict[str, float]:
+    context = client_context(cert_file)
+    registry = Registry()
+    server = ServerProcess("lgserver-grace", cert_file, key_file, sessions + 1024)
+    try:
+        await _cut(server.port, context, registry, CONCURRENCY, 0)
+        await asyncio.sleep(SETTLE)
+        before = server.rss()
+        began = time.perf_counter()
+        await _cut(server.port, context, registry, sessions, CONCURRENCY)
+        opened = time.perf_counter() - began
+        await asyncio.sleep(SETTLE)
+        after = server.rss()
+    finally:
+        server.close()
+    return {"before": before, "after": after, "open_s": opened}
+
+
 async def _measure(sessions: int, rounds: int) -> dict[str, list[dict[str, float]]]:
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in MEASURED}
     with tempfile.TemporaryDirectory() as directory:
         cert_file, key_file = write_certificate(Path(directory))
         async with asyncio.timeout(DEADLINE):
@@ -178,6 +223,8 @@ async def _measure(sessions: int, rounds: int) -> dict[str, list[dict[str, float
                 for name in SERVERS:
                     sample = await _measure_one(name, cert_file, key_file, sessions)
                     samples[name].append(sample)
+                sample = await _measure_grace(cert_file, key_file, sessions)
+                samples[GRACE].append(sample)
     return samples
 
 
@@ -225,6 +272,12 @@ def report(result: dict[str, Any]) -> list[str]:
             f"{before / 2**20:>8.1f}Mi  {after / 2**20:>7.1f}Mi  "
             f"{result['open_s'][name]:>8.2f}"
         )
+    before, after = result["rss"][GRACE][-1]
+    lines.append(
+        f"{'grace':<8}  {result['grace_kib']:>11.2f}  "
+        f"{before / 2**20:>8.1f}Mi  {after / 2**20:>7.1f}Mi  "
+        f"{result['open_s'][GRACE]:>8.2f}"
+    )
     lines += [
         "",
         f"The session's own cost (lgserver less baseline): "
