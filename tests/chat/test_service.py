@@ -270,8 +270,12 @@ async def make_server(
     cleanups: list[Callable[[], Awaitable[None]]] = []
     password_hash = hash_password(PASSWORD)
 
-    async def make(**chat: Any) -> Server:
+    async def make(
+        prepare: Callable[[SqliteStore], Awaitable[None]] | None = None, **chat: Any
+    ) -> Server:
         store = await SqliteStore.open(tmp_path / f"lg-{len(cleanups)}.db")
+        if prepare is not None:
+            await prepare(store)
         await store.create_department(
             "sales", "Sales & Co", Routing.OFFER, email="sales@shop.example"
         )
@@ -861,6 +865,9 @@ async def test_operators_see_each_other_and_transfer_to_a_department(
     }
     call = (await carl.event("queue.offer"))["call"]
     assert call["chat"] == chat and call["department"] == "support"
+    # reports and the customer's history name the department it went to
+    moved = await server.store.get_chat(chat)
+    assert moved is not None and moved.department == "support"
     started = await carl.call("chat.accept", {"chat": chat})
     assert started["chat"] == chat
     assert (await carl.event("chat.started"))["note"] == "a refund"
@@ -998,3 +1005,33 @@ async def test_an_operators_settings_are_read_again_by_a_new_console(
     await second.close()
     await ann.call("chat.accept", {"chat": chat})
     assert (await customer.event("chat.accepted"))["operator"] == "Ann"
+
+
+async def test_chats_a_crash_left_open_end_at_the_start(make_server: Factory) -> None:
+    opened: list[str] = []
+
+    async def crashed(store: SqliteStore) -> None:
+        # what a server killed with SIGKILL leaves: a chat being served
+        # and a call waiting, neither ended
+        served = await store.create_chat("sales", "visitor-1", customer_name="Zoé")
+        await store.hand_over(served.id, "ann")
+        waiting = await store.create_chat("sales", "visitor-2")
+        opened.extend([served.id, waiting.id])
+
+    server = await make_server(prepare=crashed)
+    for chat in opened:
+        record = await server.store.get_chat(chat)
+        assert record is not None and record.ended_at is not None
+        assert record.outcome == "interrupted"
+
+    # the customer's next call is a new one, and their history is right
+    customer = await server.customer("visitor-1")
+    ann = await server.operator("ann")
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    assert chat not in opened
+    await ann.event("queue.offer")
+    info = await ann.call("chat.customer", {"chat": chat})
+    assert [(h["chat"], h["outcome"]) for h in info["history"]] == [
+        (opened[0], "interrupted")
+    ]
+    await customer.fails(1007, "chat.send", {"chat": opened[0], "id": "c", "text": "?"})

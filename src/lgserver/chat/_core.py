@@ -510,7 +510,9 @@ class Core:
             data["operator"] = self.display(target)
         self.to_customer(chat, "chat.transferred", data)
         self.to_staff(event.from_operator, "chat.transferred", data)
-        chat.department = event.to_department
+        chat.department = department = event.to_department
+        if department != event.from_department:
+            self.persist(chat.id, lambda: self.store.move_chat(chat.id, department))
         if target is None:
             chat.operator = None
             chat.note = event.note

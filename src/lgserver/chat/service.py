@@ -48,6 +48,8 @@ logger = logging.getLogger("lgserver.chat")
 
 #: Seconds :meth:`ChatService.stop` waits for writes and e-mails.
 STOP_TIMEOUT = 10.0
+#: The outcome of the chats found open at the start, cut off by a crash.
+INTERRUPTED = "interrupted"
 
 Handler = Callable[[CallContext, Person, Any], Awaitable[Any]]
 
@@ -93,12 +95,22 @@ class ChatService(Core):
         self._started = False
 
     async def start(self) -> None:
-        """Load the departments and operators from the store, then take
-        calls.
+        """End the chats a server stopped abruptly left open, load the
+        departments and operators from the store, then take calls.
 
         Raises:
-            lgserver.store.errors.StoreError: The store cannot be read.
+            lgserver.store.errors.StoreError: The store cannot be read or
+                written.
         """
+        # no call lives before the start: a chat still open in the store
+        # was cut off by a crash, and reports must not count it as going on
+        interrupted = await self.store.end_open_chats(INTERRUPTED)
+        if interrupted:
+            logger.info(
+                "%d chats left open by the last run ended as %s",
+                len(interrupted),
+                INTERRUPTED,
+            )
         await self.sync_departments()
         for user in await self.store.list_users():
             if user.disabled or user.name in self.router.operators():
