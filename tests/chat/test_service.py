@@ -1035,3 +1035,24 @@ async def test_chats_a_crash_left_open_end_at_the_start(make_server: Factory) ->
         (opened[0], "interrupted")
     ]
     await customer.fails(1007, "chat.send", {"chat": opened[0], "id": "c", "text": "?"})
+
+
+async def test_what_a_waiting_customer_says_reaches_who_accepts(
+    server: Server,
+) -> None:
+    customer = await server.customer()
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    sent = await customer.call(
+        "chat.send", {"chat": chat, "id": "w1", "text": "Is anyone there?"}
+    )
+    ann = await server.operator("ann")
+    await ann.event("queue.offer")
+    # an operator offered the call may read what was said before accepting
+    before = await ann.call("chat.history", {"chat": chat})
+    assert [m["text"] for m in before["messages"]] == ["Is anyone there?"]
+    await ann.call("chat.accept", {"chat": chat})
+    # the console reads the history of every chat that becomes theirs
+    history = await ann.call("chat.history", {"chat": chat})
+    said = [(m["id"], m["from"], m["text"]) for m in history["messages"]]
+    assert said[0] == (sent["id"], "customer", "Is anyone there?")
+    assert ("system", "Ann joined the chat") in [(f, t) for _, f, t in said]
