@@ -1,6 +1,7 @@
 """Call routing under random sequences of commands: arrivals, departures,
-status and cap changes, accepts and declines (by the right operator and the
-wrong one), transfers, lost operators, leave-a-message and time passing.
+status and cap changes, departments' settings changed, accepts and
+declines (by the right operator and the wrong one), transfers, lost
+operators, leave-a-message and time passing.
 
 After every step the router's state is checked against the rules of
 ``docs/chat.md``; at the end every call is driven to an end and every call
@@ -357,6 +358,41 @@ class RoutingMachine(RuleBasedStateMachine):
         )
         self.absorb(set())
 
+    @rule(
+        department=st.sampled_from(sorted(DEPARTMENTS)),
+        mode=st.sampled_from(list(RoutingMode)),
+        accept_timeout=st.sampled_from([2, 5, 8]),
+        wait_limit=st.sampled_from([None, 3, 30]),
+        inactivity_timeout=st.sampled_from([None, 4, 50]),
+    )
+    def update_department(
+        self,
+        department: str,
+        mode: RoutingMode,
+        accept_timeout: float,
+        wait_limit: float | None,
+        inactivity_timeout: float | None,
+    ) -> None:
+        queue = self.router.queue(department)
+        new = DepartmentSettings(
+            mode=mode,
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            inactivity_timeout=inactivity_timeout,
+        )
+        self.router.update_department(department, new, self.now)
+        # a shorter inactivity timeout may close silent chats at once
+        self.absorb(None, Outcome.INACTIVE)
+        assert self.router.department_settings(department) == new
+        # every call that waited still waits, in the same order, unless
+        # an operator of the new mode has it now
+        after = [c for c in queue if c in self.router.queue(department)]
+        assert after == [c for c in self.router.queue(department) if c in queue]
+        for call_id in queue:
+            view = self.router.call(call_id)
+            assert view.department == department
+            assert view.state is not CallState.ACTIVE
+
     @rule(op=st.sampled_from(NAMES))
     def operator_lost(self, op: str) -> None:
         chats = self.op(op).chats
@@ -436,7 +472,8 @@ class RoutingMachine(RuleBasedStateMachine):
             call = self.router.call(call_id)
             if call.offered_to:
                 assert call.state is CallState.WAITING
-                assert DEPARTMENTS[call.department].mode is RoutingMode.OFFER
+                settings = self.router.department_settings(call.department)
+                assert settings.mode is RoutingMode.OFFER
             for name in call.offered_to:
                 op = self.op(name)
                 assert op.status is OperatorStatus.AVAILABLE
@@ -449,7 +486,8 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @invariant()
     def assign_queues_wait_only_when_nobody_can_take_a_call(self) -> None:
-        for name, dept in DEPARTMENTS.items():
+        for name in DEPARTMENTS:
+            dept = self.router.department_settings(name)
             if dept.mode is not RoutingMode.ASSIGN or not self.router.queue(name):
                 continue
             for op in NAMES:

@@ -424,6 +424,64 @@ class Router:
             name, settings or DepartmentSettings(), self.config.default_handle_time
         )
 
+    def update_department(
+        self, name: str, settings: DepartmentSettings, now: float
+    ) -> None:
+        """Change how a department routes its calls; no call is lost.
+
+        A change of mode takes back the offers or assignments of the old
+        one (their operators see them withdrawn as ``rerouted``) and
+        hands the waiting calls out again the new way, each keeping its
+        place. A new wait limit or inactivity timeout applies to the calls
+        there now, counted from when they joined the queue or last saw
+        activity, and acts at once on those it has passed (a leave-a-message
+        offer, a silent chat ended); a new accept timeout applies from the
+        next assignment.
+
+        Raises:
+            UnknownDepartment: No department has this name.
+            ClockWentBack: ``now`` is before a time already seen.
+        """
+        self._check_clock(now)
+        dept = self._department(name)
+        self._now = now
+        old, dept.settings = dept.settings, settings
+        calls = [call for call in self._calls.values() if call.department == name]
+
+        # take back what the old mode handed out
+        if old.mode is not settings.mode:
+            released: list[_Operator] = []
+            for call in calls:
+                if call.state is CallState.ASSIGNED:
+                    assert call.operator is not None
+                    released.append(self._operators[call.operator])
+                    self._release(call, WithdrawReason.REROUTED, passed=False)
+                else:
+                    self._withdraw_offers_of(call, WithdrawReason.REROUTED)
+            for op in released:
+                self._reindex(op)
+
+            # and hand the waiting calls out the new way, in queue order
+            if settings.mode is RoutingMode.OFFER:
+                for key in dept.queue:
+                    call = self._calls[key[-1]]
+                    for rank in list(dept.ranked):
+                        if rank[-1] not in call.passed:
+                            self._offer(call, self._operators[rank[-1]])
+            names = {name} | {d for op in released for d in op.departments}
+            for op in released:
+                if op.rank is not None:
+                    self._route_to(op)
+            self._dispatch(names)
+
+        # the timers of the calls there now follow the new times; those
+        # the new times put in the past act at once
+        for call in calls:
+            self._arm(call, _Timer.WAIT_LIMIT)
+            self._arm(call, _Timer.INACTIVITY)
+        self._run_timers()
+        self._flush()
+
     def add_operator(
         self,
         operator: str,
@@ -895,6 +953,12 @@ class Router:
         """
         self._check_clock(now)
         self._now = now
+        self._run_timers()
+        self._flush()
+
+    def _run_timers(self) -> None:
+        """Act on the deadlines passed by now, earliest first."""
+        now = self._now
         while True:
             self._settle_timers()
             if not self._timers or self._timers[0][0] > now:
@@ -910,7 +974,6 @@ class Router:
                 self._offer_leave_message(call, LeaveMessageReason.WAIT_LIMIT)
             else:
                 self._end_chat(call, Outcome.INACTIVE)
-        self._flush()
 
     # -- reading
 
