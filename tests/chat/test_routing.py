@@ -774,6 +774,34 @@ def test_lowering_the_cap_releases_the_latest_assignments() -> None:
     assert router.operator("a").load == 1
 
 
+def test_a_gradual_cap_goes_down_as_chats_end() -> None:
+    router = make(OFFER, {"a": 3})
+    for i in range(4):
+        router.place_call(f"c{i}", "d", 1)
+    for i in range(3):
+        router.accept("a", f"c{i}", 2)
+    drain(router)
+    refused(router, OperatorBusy, lambda: router.update_operator("a", 3, cap=1))
+    router.update_operator("a", 3, cap=1, gradual=True)
+    assert router.operator("a").cap == 3
+    # a chat ends: the slot it frees goes, and c3 is not offered
+    router.end_chat("a", "c0", 4)
+    assert router.operator("a").cap == 2
+    assert of_type(drain(router), OfferMade) == []
+    router.transfer_to_department("a", "c1", "d", 5)
+    assert router.operator("a").cap == 1
+    assert of_type(drain(router), OfferMade) == []
+    router.end_chat("a", "c2", 6)
+    assert router.operator("a").cap == 1
+    assert OfferMade("a", "c3", "d") in drain(router)
+    # a cap given later replaces one still being reached
+    router.accept("a", "c3", 7)
+    router.update_operator("a", 8, cap=0, gradual=True)
+    router.update_operator("a", 8, cap=2)
+    router.end_chat("a", "c3", 9)
+    assert router.operator("a").cap == 2
+
+
 def test_changing_departments_withdraws_and_offers() -> None:
     router = make(OFFER, {"a": 1})
     router.add_department("e", OFFER)

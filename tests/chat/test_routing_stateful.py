@@ -81,6 +81,8 @@ class RoutingMachine(RuleBasedStateMachine):
         self.placed: list[str] = []
         self.ended: dict[str, Outcome] = {}
         self.reported: dict[str, tuple[int, int | None]] = {}
+        # caps set with set_cap, which a gradual one reaches in time
+        self.wanted: dict[str, int] = {}
         for name, dept in DEPARTMENTS.items():
             self.router.add_department(name, dept)
         for op, (departments, cap) in OPERATORS.items():
@@ -338,14 +340,27 @@ class RoutingMachine(RuleBasedStateMachine):
         if valid:
             assert self.op(op).status is status
 
-    @rule(op=st.sampled_from(NAMES), cap=st.integers(0, 4))
-    def set_cap(self, op: str, cap: int) -> None:
-        valid = cap >= len(self.op(op).chats)
+    @rule(op=st.sampled_from(NAMES), cap=st.integers(0, 4), gradual=st.booleans())
+    def set_cap(self, op: str, cap: int, gradual: bool) -> None:
+        held = len(self.op(op).chats)
+        valid = gradual or cap >= held
         self.attempt(
-            lambda: self.router.update_operator(op, self.now, cap=cap),
+            lambda: self.router.update_operator(op, self.now, cap=cap, gradual=gradual),
             valid,
             OperatorBusy,
         )
+        if valid:
+            assert self.op(op).cap == max(cap, held)
+            self.wanted[op] = cap
+
+    @invariant()
+    def a_gradual_cap_goes_down_as_chats_end(self) -> None:
+        for name, wanted in self.wanted.items():
+            view = self.op(name)
+            # above the cap asked for only while every slot holds a chat
+            assert view.cap == wanted or (
+                view.cap > wanted and view.cap == len(view.chats)
+            ), (name, wanted, view)
 
     @rule(
         op=st.sampled_from(NAMES),

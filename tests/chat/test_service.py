@@ -23,7 +23,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from lgserver.chat.forms import parse_forms
 from lgserver.chat.service import ChatService
-from lgserver.client import Client, RemoteCallError
+from lgserver.client import Client, RemoteCallError, SessionClosed
 from lgserver.config import (
     ChatSettings,
     Config,
@@ -35,6 +35,7 @@ from lgserver.daemon import Daemon
 from lgserver.geo import Locator
 from lgserver.mail import Mailer
 from lgserver.protocol.codec import Registry
+from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.messages import Event
 from lgserver.protocol.session import SessionConfig
 from lgserver.security import hash_password
@@ -1056,3 +1057,115 @@ async def test_what_a_waiting_customer_says_reaches_who_accepts(
     said = [(m["id"], m["from"], m["text"]) for m in history["messages"]]
     assert said[0] == (sent["id"], "customer", "Is anyone there?")
     assert ("system", "Ann joined the chat") in [(f, t) for _, f, t in said]
+
+
+# -- changes made in the database while the server runs
+
+
+async def test_a_departments_new_routing_applies_to_the_calls_waiting(
+    server: Server,
+) -> None:
+    ann = await server.operator("ann")
+    bob = await server.operator("bob")
+    customer = await server.customer()
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer")
+    await bob.event("queue.offer")
+
+    # lgserver department set sales --routing assign, then a reload
+    await server.store.update_department(
+        "sales", routing=Routing.ASSIGN, accept_timeout=30, title="Sales"
+    )
+    await server.service.reload()
+    for peer in (ann, bob):
+        withdrawn = await peer.event("queue.withdrawn", chat=chat)
+        assert withdrawn["reason"] == "rerouted"
+    # pushed to one of them now, with a deadline
+    pushed = await ann.event("queue.offer", timeout=1)
+    assert pushed["call"]["chat"] == chat and "deadline" in pushed["call"]
+    assert [e.name for e in await bob.settle()] == []
+    status = await customer.call("chat.status")
+    assert status["departments"][0]["title"] == "Sales"
+    await ann.call("chat.accept", {"chat": chat})
+    assert (await customer.event("chat.accepted"))["operator"] == "Ann"
+
+
+async def test_an_operators_new_settings_apply_to_the_console_open(
+    server: Server,
+) -> None:
+    _, ann, chat = await accepted_chat(server)
+    other = await server.customer("visitor-2")
+    waiting = (await other.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer")
+
+    # lgserver user set ann --departments support --max-chats 1
+    await server.store.set_operator("ann", departments=["support"], max_chats=1)
+    await server.service.reload()
+    assert (await ann.event("queue.withdrawn")) == {
+        "chat": waiting,
+        "reason": "unavailable",
+    }
+    state = await ann.call("operator.state")
+    assert state["departments"] == ["support"] and state["max_chats"] == 1
+    # the chat she holds stays hers
+    assert [c["chat"] for c in state["chats"]] == [chat]
+    await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "still here"})
+    # at her cap now: a support call waits for someone else
+    third = await server.customer("visitor-3")
+    await third.call("chat.place", {"department": "support"})
+    assert "queue.offer" not in [e.name for e in await ann.settle()]
+
+
+async def test_a_cap_below_the_chats_held_is_reached_as_they_end(
+    server: Server,
+) -> None:
+    _, ann, chat = await accepted_chat(server)
+    second = await server.customer("visitor-2")
+    other = (await second.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer", timeout=5)
+    await ann.call("chat.accept", {"chat": other})
+
+    await server.store.set_operator("ann", max_chats=1)
+    await server.service.reload()
+    assert (await ann.call("operator.state"))["max_chats"] == 2
+    await ann.call("chat.end", {"chat": chat})
+    assert (await ann.call("operator.state"))["max_chats"] == 1
+    # her one slot is taken: a new call is not offered to her
+    third = await server.customer("visitor-3")
+    await third.call("chat.place", {"department": "sales"})
+    names = [e.name for e in await ann.settle()]
+    assert "queue.offer" not in names
+
+
+async def test_a_disabled_operators_console_closes_and_chats_move_on(
+    server: Server,
+) -> None:
+    customer, ann, chat = await accepted_chat(server)
+    bob = await server.operator("bob")
+    await server.store.set_disabled("ann", True)
+    await server.service.reload()
+    with pytest.raises(SessionClosed) as closed:
+        async with asyncio.timeout(5):
+            while True:
+                await ann.client.receive()
+    assert closed.value.code == CloseCode.AUTH_FAILED
+    await customer.event("chat.reconnecting", chat=chat)
+    offer = await bob.event("queue.offer")
+    assert offer["call"]["chat"] == chat
+    await bob.call("chat.accept", {"chat": chat})
+    assert (await customer.event("chat.accepted"))["operator"] == "Bob"
+    listing = await bob.call("operator.list")
+    assert "ann" not in [o["name"] for o in listing["operators"]]
+
+
+async def test_changes_are_read_again_every_reload_interval(
+    make_server: Factory,
+) -> None:
+    server = await make_server(reload_interval=0.2)
+    customer = await server.customer()
+    ann = await server.operator("ann")
+    await server.store.create_department("billing", "Billing")
+    await server.store.set_operator("ann", departments=["billing"])
+    await asyncio.sleep(0.5)
+    chat = (await customer.call("chat.place", {"department": "billing"}))["chat"]
+    assert (await ann.event("queue.offer"))["call"]["chat"] == chat

@@ -313,6 +313,7 @@ class _Operator:
         "priority",
         "rank",
         "status",
+        "target",
     )
 
     def __init__(
@@ -330,6 +331,8 @@ class _Operator:
         self.offers: dict[str, None] = {}
         self.idle_since = 0.0
         self.rank: _RankKey | None = None
+        # a cap asked for below the chats held, reached as they end
+        self.target: int | None = None
 
     @property
     def load(self) -> int:
@@ -533,6 +536,7 @@ class Router:
         departments: Iterable[str] | None = None,
         cap: int | None = None,
         priority: int | None = None,
+        gradual: bool = False,
     ) -> None:
         """Change an operator's departments, cap or priority.
 
@@ -542,12 +546,19 @@ class Router:
         recently. Raising it, or joining departments, routes waiting calls
         to them.
 
+        Args:
+            gradual: A cap below the chats they hold is taken rather than
+                refused: their cap becomes the number of chats they hold,
+                so they get no new call, and goes down with every chat
+                they end or hand on until it reaches ``cap``.
+
         Raises:
             UnknownOperator: No operator has this id.
             UnknownDepartment: A department does not exist.
             InvalidArgument: ``cap`` is negative, or ``departments`` is a
                 single string.
-            OperatorBusy: ``cap`` is below the number of chats they hold.
+            OperatorBusy: ``cap`` is below the number of chats they hold,
+                and ``gradual`` is false.
             ClockWentBack: ``now`` is before a time already seen.
         """
         self._check_clock(now)
@@ -557,12 +568,16 @@ class Router:
             names = self._check_departments(departments)
         new_cap = op.cap if cap is None else cap
         self._check_cap(new_cap)
+        target = op.target if cap is None else None
         if new_cap < len(op.chats):
-            raise OperatorBusy(
-                f"operator {operator!r} holds {len(op.chats)} chats, "
-                f"more than a cap of {new_cap}"
-            )
+            if not gradual:
+                raise OperatorBusy(
+                    f"operator {operator!r} holds {len(op.chats)} chats, "
+                    f"more than a cap of {new_cap}"
+                )
+            target, new_cap = new_cap, len(op.chats)
         self._now = now
+        op.target = target
 
         # take the operator out of the old rankings, then change them
         self._unrank(op)
@@ -653,6 +668,7 @@ class Router:
         self._set_status(op, OperatorStatus.OFFLINE, silent=True)
         requeued = [self._calls[call_id] for call_id in op.chats]
         op.chats.clear()
+        self._shed(op)
         op.idle_since = now
         self._reindex(op)
         for call in requeued:
@@ -874,6 +890,7 @@ class Router:
         self._now = now
 
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = now
         dest.chats[call.id] = None
         call.operator = dest.id
@@ -923,6 +940,7 @@ class Router:
         self._now = now
 
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = now
         source = call.department
         call.department = department
@@ -1144,6 +1162,19 @@ class Router:
         for call in released:
             self._release(call, WithdrawReason.UNAVAILABLE, passed=False, silent=silent)
         self._dispatch(call.department for call in released)
+
+    def _shed(self, op: _Operator) -> None:
+        """Lower a cap that waits for chats to end (``gradual``) as far
+        as the chats still held allow."""
+        if op.target is None:
+            return
+        cap = max(op.target, len(op.chats))
+        if cap < op.cap:
+            if op.status is OperatorStatus.AVAILABLE:
+                self._restaff({name: cap - op.cap for name in op.departments})
+            op.cap = cap
+        if cap == op.target:
+            op.target = None
 
     def _restaff(self, *changes: dict[str, int]) -> None:
         """Add slots to departments; report every position again, as the
@@ -1402,6 +1433,7 @@ class Router:
         if outcome is Outcome.SERVED:
             self._record_handle_time(dept, self._now - call.accepted_at)
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = self._now
         self._events.append(
             CallEnded(call.id, call.department, outcome, op.id, call.transfers)

@@ -19,6 +19,7 @@ transfer, end) are durable when the call that caused them answers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -33,6 +34,7 @@ from ..geo import Locator
 from ..mail import Mailer
 from ..protocol.messages import ErrorCode
 from ..server.hub import CallContext, CallFailed, Hub
+from ..store.errors import StoreError
 from ..store.interface import Store
 from . import _customers
 from ._core import STAFF, Core, Person, failure
@@ -93,6 +95,9 @@ class ChatService(Core):
         self.customer_calls = Customers(self)
         self.operator_calls = Operators(self)
         self._started = False
+        self._reloader: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     async def start(self) -> None:
         """End the chats a server stopped abruptly left open, load the
@@ -127,6 +132,8 @@ class ChatService(Core):
         self._watch()
         self.hub.on_session_ended.append(self.session_ended)
         self._started = True
+        if self.settings.reload_interval > 0:
+            self._reloader = asyncio.create_task(self._reload_every())
         logger.info(
             "live chat: %d departments, %d operators",
             len(self.departments),
@@ -139,11 +146,39 @@ class ChatService(Core):
         if self._started:
             self.hub.on_session_ended.remove(self.session_ended)
             self._started = False
+        for task in (self._reloader, self._reloading):
+            if task is not None:
+                task.cancel()
         self.stop_timer()
         for chat in self.chats.values():
             if chat.typing_timer is not None:
                 chat.typing_timer.cancel()
         await self.drain(STOP_TIMEOUT)
+
+    def request_reload(self) -> None:
+        """Read the departments and operators again soon (SIGHUP): one
+        reading at a time, and one more if asked for during it."""
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True
+            return
+        self._reloading = asyncio.ensure_future(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        while True:
+            self._reload_again = False
+            try:
+                await self.reload()
+            except StoreError as error:
+                logger.warning("departments and operators not read again: %s", error)
+            except Exception:
+                logger.exception("reading departments and operators again failed")
+            if not self._reload_again:
+                return
+
+    async def _reload_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval)
+            self.request_reload()
 
     async def widget_status(
         self,
