@@ -1169,3 +1169,74 @@ async def test_changes_are_read_again_every_reload_interval(
     await asyncio.sleep(0.5)
     chat = (await customer.call("chat.place", {"department": "billing"}))["chat"]
     assert (await ann.event("queue.offer"))["call"]["chat"] == chat
+
+
+# -- a customer's page reloaded
+
+VISITOR = "Qx3_vT9kLm2-Zp8RwY5nAe"  # as the widget makes them: 22 of 64
+
+
+async def test_a_reloaded_window_takes_its_chat_up_again(server: Server) -> None:
+    proxy = Proxy(server.port)
+    await proxy.start()
+    try:
+        ann = await server.operator("ann")
+        old = await server.connect(proxy.port, visitor=VISITOR)
+        chat = (await old.call("chat.place", {"department": "sales"}))["chat"]
+        await old.call("chat.send", {"chat": chat, "id": "w1", "text": "hello?"})
+
+        # the page reloads while the call waits: a new session, same id
+        proxy.cut()
+        new = await server.customer(VISITOR)
+        status = await new.call("chat.status")
+        assert status["chat"] == {
+            "chat": chat,
+            "department": "sales",
+            "state": "waiting",
+            "position": 1,
+            "estimated_wait": 90,
+        }
+        again = await new.call("chat.place", {"department": "sales"})
+        assert again["chat"] == chat and again["rejoined"] is True
+        assert len(await server.store.list_visitor_chats(VISITOR)) == 1
+        history = await new.call("chat.history", {"chat": chat})
+        assert [m["text"] for m in history["messages"]] == ["hello?"]
+
+        # the chat goes on in the new window, past the old one's grace
+        await ann.event("queue.offer")
+        await ann.call("chat.accept", {"chat": chat})
+        assert (await new.event("chat.accepted"))["operator"] == "Ann"
+        await asyncio.sleep(GRACE + 0.5)
+        await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "Hi!"})
+        said = await new.event("chat.message", chat=chat)
+        while said["message"]["from"] != "operator":
+            said = await new.event("chat.message", chat=chat)
+        assert said["message"]["text"] == "Hi!"
+        assert "chat.customer_left" not in [e.name for e in await ann.settle()]
+
+        # reloaded once more while chatting: told who serves it
+        third = await server.customer(VISITOR)
+        status = await third.call("chat.status")
+        assert status["chat"]["state"] == "chatting"
+        assert status["chat"]["operator"] == "Ann"
+        assert status["chat"]["position"] is None
+        await third.call("chat.send", {"chat": chat, "id": "c2", "text": "back"})
+        got = await ann.event("chat.message", chat=chat)
+        assert got["message"]["text"] == "back"
+    finally:
+        await proxy.close()
+
+
+async def test_a_short_visitor_id_never_takes_a_chat_up_again(
+    server: Server,
+) -> None:
+    first = await server.customer("visitor-1")
+    chat = (await first.call("chat.place", {"department": "sales"}))["chat"]
+    other = await server.customer("visitor-1")
+    assert "chat" not in await other.call("chat.status")
+    await other.fails(1003, "chat.place", {"department": "sales"})
+    # nor does another visitor's id learn anything of it
+    stranger = await server.customer(VISITOR)
+    assert "chat" not in await stranger.call("chat.status")
+    placed = await stranger.call("chat.place", {"department": "sales"})
+    assert placed["chat"] != chat and "rejoined" not in placed
