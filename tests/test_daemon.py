@@ -129,6 +129,44 @@ async def test_serve_answers_then_stops_on_sigterm(running: Running) -> None:
     assert await asyncio.to_thread(running.process.wait, 10) == 0
 
 
+async def test_sighup_applies_what_the_cli_changed(running: Running) -> None:
+    def cli(*args: str) -> None:
+        done = subprocess.run(
+            [*LGSERVER, *args, "--data-dir", str(running.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    await asyncio.to_thread(cli, "department", "add", "sales")
+    await asyncio.to_thread(cli, "user", "set", "ann", "--departments", "sales")
+    operator = running.client(name="ann", password="a long password")
+    await operator.connect()
+    await operator.call("operator.status", {"status": "available"})
+    state = await operator.call("operator.state")
+    assert state["departments"] == ["sales"]
+
+    # the running server takes the change in on SIGHUP, not before
+    await asyncio.to_thread(cli, "user", "set", "ann", "--max-chats", "7")
+    assert (await operator.call("operator.state"))["max_chats"] == 3
+    running.process.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if (await operator.call("operator.state"))["max_chats"] == 7:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the new cap was not taken in")
+
+    # a disabled account's console is closed
+    await asyncio.to_thread(cli, "user", "disable", "ann")
+    running.process.send_signal(signal.SIGHUP)
+    with pytest.raises(SessionClosed) as closed:
+        await asyncio.wait_for(operator.receive(), 10)
+    assert closed.value.code == CloseCode.AUTH_FAILED
+    assert running.process.poll() is None
+
+
 def test_serve_reports_a_port_it_cannot_bind(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -746,6 +746,9 @@ class ChatSettings:
         max_queue: Calls one department's queue may hold.
         forms_file: A TOML file of the forms operators may push to
             customers, or None for none.
+        reload_interval: Seconds between two readings of the departments
+            and operators in the database, which the running server
+            takes in; 0 reads them only on SIGHUP.
     """
 
     inactivity_timeout: float = field(
@@ -765,6 +768,9 @@ class ChatSettings:
     )
     max_queue: int = field(default=10000, metadata=_COUNT)
     forms_file: Path | None = field(default=None, metadata=_kind(_Path(optional=True)))
+    reload_interval: float = field(
+        default=60.0, metadata=_kind(_Number(0, inclusive=True))
+    )
 
 
 @dataclass(frozen=True, slots=True)

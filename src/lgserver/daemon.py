@@ -3,7 +3,8 @@ listeners, started in that order and stopped in the reverse one.
 
 :func:`serve` runs a :class:`Daemon` until SIGTERM or SIGINT, which shut it
 down gracefully: stop accepting, tell every client to reconnect later
-(GOING_AWAY), flush the store, return. SIGHUP reloads the certificate; a
+(GOING_AWAY), flush the store, return. SIGHUP reloads the certificate and
+has live chat read the departments and operators again; a
 development certificate is also renewed by a timer before it expires,
 without a restart. The geolocation database loads in the background once
 the daemon listens (:mod:`lgserver.geo`).
@@ -227,6 +228,16 @@ class Daemon:
         assert self.certificate is not None
         return self.certificate.sha256, self.port
 
+    def reload(self) -> None:
+        """SIGHUP: load the certificate again, and have live chat read the
+        departments and operators again."""
+        try:
+            self.reload_certificate()
+        except Exception:
+            logger.exception("the certificate was not loaded again")
+        if self.chat is not None:
+            self.chat.request_reload()
+
     def reload_certificate(self) -> None:
         """Load the certificate again (a renewed development one, or
         production files replaced on disk); new connections, over TLS and
@@ -302,7 +313,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload_certificate)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     try:
         await daemon.start()
         if on_ready is not None:

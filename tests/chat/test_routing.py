@@ -774,6 +774,34 @@ def test_lowering_the_cap_releases_the_latest_assignments() -> None:
     assert router.operator("a").load == 1
 
 
+def test_a_gradual_cap_goes_down_as_chats_end() -> None:
+    router = make(OFFER, {"a": 3})
+    for i in range(4):
+        router.place_call(f"c{i}", "d", 1)
+    for i in range(3):
+        router.accept("a", f"c{i}", 2)
+    drain(router)
+    refused(router, OperatorBusy, lambda: router.update_operator("a", 3, cap=1))
+    router.update_operator("a", 3, cap=1, gradual=True)
+    assert router.operator("a").cap == 3
+    # a chat ends: the slot it frees goes, and c3 is not offered
+    router.end_chat("a", "c0", 4)
+    assert router.operator("a").cap == 2
+    assert of_type(drain(router), OfferMade) == []
+    router.transfer_to_department("a", "c1", "d", 5)
+    assert router.operator("a").cap == 1
+    assert of_type(drain(router), OfferMade) == []
+    router.end_chat("a", "c2", 6)
+    assert router.operator("a").cap == 1
+    assert OfferMade("a", "c3", "d") in drain(router)
+    # a cap given later replaces one still being reached
+    router.accept("a", "c3", 7)
+    router.update_operator("a", 8, cap=0, gradual=True)
+    router.update_operator("a", 8, cap=2)
+    router.end_chat("a", "c3", 9)
+    assert router.operator("a").cap == 2
+
+
 def test_changing_departments_withdraws_and_offers() -> None:
     router = make(OFFER, {"a": 1})
     router.add_department("e", OFFER)
@@ -788,6 +816,61 @@ def test_changing_departments_withdraws_and_offers() -> None:
     assert view.departments == ("e",) and view.priority == 4
     # "d" lost its only operator
     assert LeaveMessageOffered("c1", "d", LeaveMessageReason.NO_OPERATOR) in events
+
+
+def test_a_department_switched_to_assign_takes_back_its_offers() -> None:
+    router = make(OFFER, {"a": 1, "b": 1})
+    router.place_call("c1", "d", 1)
+    router.place_call("c2", "d", 2)
+    router.place_call("c3", "d", 3)
+    drain(router)
+    router.update_department("d", ASSIGN, 4)
+    events = drain(router)
+    withdrawn = of_type(events, OfferWithdrawn)
+    assert {(e.operator, e.call_id) for e in withdrawn} == {
+        (op, c) for op in "ab" for c in ("c1", "c2", "c3")
+    }
+    assert {e.reason for e in withdrawn} == {WithdrawReason.REROUTED}
+    assigned = of_type(events, CallAssigned)
+    assert [(e.call_id, e.deadline) for e in assigned] == [("c1", 14), ("c2", 14)]
+    assert router.queue("d") == ("c3",)
+    assert router.call("c3").offered_to == ()
+
+
+def test_a_department_switched_to_offer_offers_its_assigned_calls() -> None:
+    router = make(ASSIGN, {"a": 1, "b": 2})
+    router.place_call("c1", "d", 1)
+    router.place_call("c2", "d", 2)
+    router.accept("b", "c2", 3)
+    drain(router)
+    assert router.call("c1").state is CallState.ASSIGNED
+    router.update_department("d", OFFER, 4)
+    events = drain(router)
+    assert OfferWithdrawn("a", "c1", WithdrawReason.REROUTED) in events
+    assert sorted(e.operator for e in of_type(events, OfferMade)) == ["a", "b"]
+    assert router.queue("d") == ("c1",)
+    # the chat held stays where it was
+    assert router.call("c2").state is CallState.ACTIVE
+    assert router.operator("b").chats == ("c2",)
+    router.accept("a", "c1", 5)
+    assert router.call("c1").operator == "a"
+
+
+def test_a_shorter_wait_limit_acts_on_the_calls_waiting() -> None:
+    router = make(OFFER, {"a": 1})
+    router.place_call("c1", "d", 1)
+    router.place_call("c2", "d", 8)
+    drain(router)
+    limited = DepartmentSettings(mode=RoutingMode.OFFER, wait_limit=5)
+    router.update_department("d", limited, 10)
+    events = drain(router)
+    assert of_type(events, LeaveMessageOffered) == [
+        LeaveMessageOffered("c1", "d", LeaveMessageReason.WAIT_LIMIT)
+    ]
+    assert router.next_deadline() == 13
+    assert router.department_settings("d") == limited
+    refused(router, UnknownDepartment, lambda: router.update_department("x", OFFER, 11))
+    refused(router, ClockWentBack, lambda: router.update_department("d", OFFER, 1))
 
 
 # -- refused commands

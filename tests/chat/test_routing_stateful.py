@@ -1,6 +1,7 @@
 """Call routing under random sequences of commands: arrivals, departures,
-status and cap changes, accepts and declines (by the right operator and the
-wrong one), transfers, lost operators, leave-a-message and time passing.
+status and cap changes, departments' settings changed, accepts and
+declines (by the right operator and the wrong one), transfers, lost
+operators, leave-a-message and time passing.
 
 After every step the router's state is checked against the rules of
 ``docs/chat.md``; at the end every call is driven to an end and every call
@@ -80,6 +81,8 @@ class RoutingMachine(RuleBasedStateMachine):
         self.placed: list[str] = []
         self.ended: dict[str, Outcome] = {}
         self.reported: dict[str, tuple[int, int | None]] = {}
+        # caps set with set_cap, which a gradual one reaches in time
+        self.wanted: dict[str, int] = {}
         for name, dept in DEPARTMENTS.items():
             self.router.add_department(name, dept)
         for op, (departments, cap) in OPERATORS.items():
@@ -337,14 +340,27 @@ class RoutingMachine(RuleBasedStateMachine):
         if valid:
             assert self.op(op).status is status
 
-    @rule(op=st.sampled_from(NAMES), cap=st.integers(0, 4))
-    def set_cap(self, op: str, cap: int) -> None:
-        valid = cap >= len(self.op(op).chats)
+    @rule(op=st.sampled_from(NAMES), cap=st.integers(0, 4), gradual=st.booleans())
+    def set_cap(self, op: str, cap: int, gradual: bool) -> None:
+        held = len(self.op(op).chats)
+        valid = gradual or cap >= held
         self.attempt(
-            lambda: self.router.update_operator(op, self.now, cap=cap),
+            lambda: self.router.update_operator(op, self.now, cap=cap, gradual=gradual),
             valid,
             OperatorBusy,
         )
+        if valid:
+            assert self.op(op).cap == max(cap, held)
+            self.wanted[op] = cap
+
+    @invariant()
+    def a_gradual_cap_goes_down_as_chats_end(self) -> None:
+        for name, wanted in self.wanted.items():
+            view = self.op(name)
+            # above the cap asked for only while every slot holds a chat
+            assert view.cap == wanted or (
+                view.cap > wanted and view.cap == len(view.chats)
+            ), (name, wanted, view)
 
     @rule(
         op=st.sampled_from(NAMES),
@@ -356,6 +372,41 @@ class RoutingMachine(RuleBasedStateMachine):
             op, self.now, departments=departments, priority=priority
         )
         self.absorb(set())
+
+    @rule(
+        department=st.sampled_from(sorted(DEPARTMENTS)),
+        mode=st.sampled_from(list(RoutingMode)),
+        accept_timeout=st.sampled_from([2, 5, 8]),
+        wait_limit=st.sampled_from([None, 3, 30]),
+        inactivity_timeout=st.sampled_from([None, 4, 50]),
+    )
+    def update_department(
+        self,
+        department: str,
+        mode: RoutingMode,
+        accept_timeout: float,
+        wait_limit: float | None,
+        inactivity_timeout: float | None,
+    ) -> None:
+        queue = self.router.queue(department)
+        new = DepartmentSettings(
+            mode=mode,
+            accept_timeout=accept_timeout,
+            wait_limit=wait_limit,
+            inactivity_timeout=inactivity_timeout,
+        )
+        self.router.update_department(department, new, self.now)
+        # a shorter inactivity timeout may close silent chats at once
+        self.absorb(None, Outcome.INACTIVE)
+        assert self.router.department_settings(department) == new
+        # every call that waited still waits, in the same order, unless
+        # an operator of the new mode has it now
+        after = [c for c in queue if c in self.router.queue(department)]
+        assert after == [c for c in self.router.queue(department) if c in queue]
+        for call_id in queue:
+            view = self.router.call(call_id)
+            assert view.department == department
+            assert view.state is not CallState.ACTIVE
 
     @rule(op=st.sampled_from(NAMES))
     def operator_lost(self, op: str) -> None:
@@ -436,7 +487,8 @@ class RoutingMachine(RuleBasedStateMachine):
             call = self.router.call(call_id)
             if call.offered_to:
                 assert call.state is CallState.WAITING
-                assert DEPARTMENTS[call.department].mode is RoutingMode.OFFER
+                settings = self.router.department_settings(call.department)
+                assert settings.mode is RoutingMode.OFFER
             for name in call.offered_to:
                 op = self.op(name)
                 assert op.status is OperatorStatus.AVAILABLE
@@ -449,7 +501,8 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @invariant()
     def assign_queues_wait_only_when_nobody_can_take_a_call(self) -> None:
-        for name, dept in DEPARTMENTS.items():
+        for name in DEPARTMENTS:
+            dept = self.router.department_settings(name)
             if dept.mode is not RoutingMode.ASSIGN or not self.router.queue(name):
                 continue
             for op in NAMES:

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from lgserver.chat.forms import parse_forms
 from lgserver.chat.service import ChatService
-from lgserver.client import Client, RemoteCallError
+from lgserver.client import Client, RemoteCallError, SessionClosed
 from lgserver.config import (
     ChatSettings,
     Config,
@@ -35,6 +35,7 @@ from lgserver.daemon import Daemon
 from lgserver.geo import Locator
 from lgserver.mail import Mailer
 from lgserver.protocol.codec import Registry
+from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.messages import Event
 from lgserver.protocol.session import SessionConfig
 from lgserver.security import hash_password
@@ -270,8 +271,12 @@ async def make_server(
     cleanups: list[Callable[[], Awaitable[None]]] = []
     password_hash = hash_password(PASSWORD)
 
-    async def make(**chat: Any) -> Server:
+    async def make(
+        prepare: Callable[[SqliteStore], Awaitable[None]] | None = None, **chat: Any
+    ) -> Server:
         store = await SqliteStore.open(tmp_path / f"lg-{len(cleanups)}.db")
+        if prepare is not None:
+            await prepare(store)
         await store.create_department(
             "sales", "Sales & Co", Routing.OFFER, email="sales@shop.example"
         )
@@ -861,6 +866,9 @@ async def test_operators_see_each_other_and_transfer_to_a_department(
     }
     call = (await carl.event("queue.offer"))["call"]
     assert call["chat"] == chat and call["department"] == "support"
+    # reports and the customer's history name the department it went to
+    moved = await server.store.get_chat(chat)
+    assert moved is not None and moved.department == "support"
     started = await carl.call("chat.accept", {"chat": chat})
     assert started["chat"] == chat
     assert (await carl.event("chat.started"))["note"] == "a refund"
@@ -998,3 +1006,237 @@ async def test_an_operators_settings_are_read_again_by_a_new_console(
     await second.close()
     await ann.call("chat.accept", {"chat": chat})
     assert (await customer.event("chat.accepted"))["operator"] == "Ann"
+
+
+async def test_chats_a_crash_left_open_end_at_the_start(make_server: Factory) -> None:
+    opened: list[str] = []
+
+    async def crashed(store: SqliteStore) -> None:
+        # what a server killed with SIGKILL leaves: a chat being served
+        # and a call waiting, neither ended
+        served = await store.create_chat("sales", "visitor-1", customer_name="Zoé")
+        await store.hand_over(served.id, "ann")
+        waiting = await store.create_chat("sales", "visitor-2")
+        opened.extend([served.id, waiting.id])
+
+    server = await make_server(prepare=crashed)
+    for chat in opened:
+        record = await server.store.get_chat(chat)
+        assert record is not None and record.ended_at is not None
+        assert record.outcome == "interrupted"
+
+    # the customer's next call is a new one, and their history is right
+    customer = await server.customer("visitor-1")
+    ann = await server.operator("ann")
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    assert chat not in opened
+    await ann.event("queue.offer")
+    info = await ann.call("chat.customer", {"chat": chat})
+    assert [(h["chat"], h["outcome"]) for h in info["history"]] == [
+        (opened[0], "interrupted")
+    ]
+    await customer.fails(1007, "chat.send", {"chat": opened[0], "id": "c", "text": "?"})
+
+
+async def test_what_a_waiting_customer_says_reaches_who_accepts(
+    server: Server,
+) -> None:
+    customer = await server.customer()
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    sent = await customer.call(
+        "chat.send", {"chat": chat, "id": "w1", "text": "Is anyone there?"}
+    )
+    ann = await server.operator("ann")
+    await ann.event("queue.offer")
+    # an operator offered the call may read what was said before accepting
+    before = await ann.call("chat.history", {"chat": chat})
+    assert [m["text"] for m in before["messages"]] == ["Is anyone there?"]
+    await ann.call("chat.accept", {"chat": chat})
+    # the console reads the history of every chat that becomes theirs
+    history = await ann.call("chat.history", {"chat": chat})
+    said = [(m["id"], m["from"], m["text"]) for m in history["messages"]]
+    assert said[0] == (sent["id"], "customer", "Is anyone there?")
+    assert ("system", "Ann joined the chat") in [(f, t) for _, f, t in said]
+
+
+# -- changes made in the database while the server runs
+
+
+async def test_a_departments_new_routing_applies_to_the_calls_waiting(
+    server: Server,
+) -> None:
+    ann = await server.operator("ann")
+    bob = await server.operator("bob")
+    customer = await server.customer()
+    chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer")
+    await bob.event("queue.offer")
+
+    # lgserver department set sales --routing assign, then a reload
+    await server.store.update_department(
+        "sales", routing=Routing.ASSIGN, accept_timeout=30, title="Sales"
+    )
+    await server.service.reload()
+    for peer in (ann, bob):
+        withdrawn = await peer.event("queue.withdrawn", chat=chat)
+        assert withdrawn["reason"] == "rerouted"
+    # pushed to one of them now, with a deadline
+    pushed = await ann.event("queue.offer", timeout=1)
+    assert pushed["call"]["chat"] == chat and "deadline" in pushed["call"]
+    assert [e.name for e in await bob.settle()] == []
+    status = await customer.call("chat.status")
+    assert status["departments"][0]["title"] == "Sales"
+    await ann.call("chat.accept", {"chat": chat})
+    assert (await customer.event("chat.accepted"))["operator"] == "Ann"
+
+
+async def test_an_operators_new_settings_apply_to_the_console_open(
+    server: Server,
+) -> None:
+    _, ann, chat = await accepted_chat(server)
+    other = await server.customer("visitor-2")
+    waiting = (await other.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer")
+
+    # lgserver user set ann --departments support --max-chats 1
+    await server.store.set_operator("ann", departments=["support"], max_chats=1)
+    await server.service.reload()
+    assert (await ann.event("queue.withdrawn")) == {
+        "chat": waiting,
+        "reason": "unavailable",
+    }
+    state = await ann.call("operator.state")
+    assert state["departments"] == ["support"] and state["max_chats"] == 1
+    # the chat she holds stays hers
+    assert [c["chat"] for c in state["chats"]] == [chat]
+    await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "still here"})
+    # at her cap now: a support call waits for someone else
+    third = await server.customer("visitor-3")
+    await third.call("chat.place", {"department": "support"})
+    assert "queue.offer" not in [e.name for e in await ann.settle()]
+
+
+async def test_a_cap_below_the_chats_held_is_reached_as_they_end(
+    server: Server,
+) -> None:
+    _, ann, chat = await accepted_chat(server)
+    second = await server.customer("visitor-2")
+    other = (await second.call("chat.place", {"department": "sales"}))["chat"]
+    await ann.event("queue.offer", timeout=5)
+    await ann.call("chat.accept", {"chat": other})
+
+    await server.store.set_operator("ann", max_chats=1)
+    await server.service.reload()
+    assert (await ann.call("operator.state"))["max_chats"] == 2
+    await ann.call("chat.end", {"chat": chat})
+    assert (await ann.call("operator.state"))["max_chats"] == 1
+    # her one slot is taken: a new call is not offered to her
+    third = await server.customer("visitor-3")
+    await third.call("chat.place", {"department": "sales"})
+    names = [e.name for e in await ann.settle()]
+    assert "queue.offer" not in names
+
+
+async def test_a_disabled_operators_console_closes_and_chats_move_on(
+    server: Server,
+) -> None:
+    customer, ann, chat = await accepted_chat(server)
+    bob = await server.operator("bob")
+    await server.store.set_disabled("ann", True)
+    await server.service.reload()
+    with pytest.raises(SessionClosed) as closed:
+        async with asyncio.timeout(5):
+            while True:
+                await ann.client.receive()
+    assert closed.value.code == CloseCode.AUTH_FAILED
+    await customer.event("chat.reconnecting", chat=chat)
+    offer = await bob.event("queue.offer")
+    assert offer["call"]["chat"] == chat
+    await bob.call("chat.accept", {"chat": chat})
+    assert (await customer.event("chat.accepted"))["operator"] == "Bob"
+    listing = await bob.call("operator.list")
+    assert "ann" not in [o["name"] for o in listing["operators"]]
+
+
+async def test_changes_are_read_again_every_reload_interval(
+    make_server: Factory,
+) -> None:
+    server = await make_server(reload_interval=0.2)
+    customer = await server.customer()
+    ann = await server.operator("ann")
+    await server.store.create_department("billing", "Billing")
+    await server.store.set_operator("ann", departments=["billing"])
+    await asyncio.sleep(0.5)
+    chat = (await customer.call("chat.place", {"department": "billing"}))["chat"]
+    assert (await ann.event("queue.offer"))["call"]["chat"] == chat
+
+
+# -- a customer's page reloaded
+
+VISITOR = "Qx3_vT9kLm2-Zp8RwY5nAe"  # as the widget makes them: 22 of 64
+
+
+async def test_a_reloaded_window_takes_its_chat_up_again(server: Server) -> None:
+    proxy = Proxy(server.port)
+    await proxy.start()
+    try:
+        ann = await server.operator("ann")
+        old = await server.connect(proxy.port, visitor=VISITOR)
+        chat = (await old.call("chat.place", {"department": "sales"}))["chat"]
+        await old.call("chat.send", {"chat": chat, "id": "w1", "text": "hello?"})
+
+        # the page reloads while the call waits: a new session, same id
+        proxy.cut()
+        new = await server.customer(VISITOR)
+        status = await new.call("chat.status")
+        assert status["chat"] == {
+            "chat": chat,
+            "department": "sales",
+            "state": "waiting",
+            "position": 1,
+            "estimated_wait": 90,
+        }
+        again = await new.call("chat.place", {"department": "sales"})
+        assert again["chat"] == chat and again["rejoined"] is True
+        assert len(await server.store.list_visitor_chats(VISITOR)) == 1
+        history = await new.call("chat.history", {"chat": chat})
+        assert [m["text"] for m in history["messages"]] == ["hello?"]
+
+        # the chat goes on in the new window, past the old one's grace
+        await ann.event("queue.offer")
+        await ann.call("chat.accept", {"chat": chat})
+        assert (await new.event("chat.accepted"))["operator"] == "Ann"
+        await asyncio.sleep(GRACE + 0.5)
+        await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "Hi!"})
+        said = await new.event("chat.message", chat=chat)
+        while said["message"]["from"] != "operator":
+            said = await new.event("chat.message", chat=chat)
+        assert said["message"]["text"] == "Hi!"
+        assert "chat.customer_left" not in [e.name for e in await ann.settle()]
+
+        # reloaded once more while chatting: told who serves it
+        third = await server.customer(VISITOR)
+        status = await third.call("chat.status")
+        assert status["chat"]["state"] == "chatting"
+        assert status["chat"]["operator"] == "Ann"
+        assert status["chat"]["position"] is None
+        await third.call("chat.send", {"chat": chat, "id": "c2", "text": "back"})
+        got = await ann.event("chat.message", chat=chat)
+        assert got["message"]["text"] == "back"
+    finally:
+        await proxy.close()
+
+
+async def test_a_short_visitor_id_never_takes_a_chat_up_again(
+    server: Server,
+) -> None:
+    first = await server.customer("visitor-1")
+    chat = (await first.call("chat.place", {"department": "sales"}))["chat"]
+    other = await server.customer("visitor-1")
+    assert "chat" not in await other.call("chat.status")
+    await other.fails(1003, "chat.place", {"department": "sales"})
+    # nor does another visitor's id learn anything of it
+    stranger = await server.customer(VISITOR)
+    assert "chat" not in await stranger.call("chat.status")
+    placed = await stranger.call("chat.place", {"department": "sales"})
+    assert placed["chat"] != chat and "rejoined" not in placed

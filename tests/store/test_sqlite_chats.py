@@ -132,6 +132,40 @@ async def test_a_chat_from_call_to_end(store: SqliteStore) -> None:
     assert await store.get_chat("forged-id") is None
 
 
+async def test_a_chat_moves_to_another_department(store: SqliteStore) -> None:
+    chat = await store.create_chat("sales", "visitor-1")
+    await store.hand_over(chat.id, "ann")
+    moved = await store.move_chat(chat.id, "support")
+    assert moved.department == "support" and moved.operator == "ann"
+    assert await store.get_chat(chat.id) == moved
+    with pytest.raises(ValueError):
+        await store.move_chat(chat.id, "")
+    await store.end_chat(chat.id, "served")
+    with pytest.raises(NotFound):
+        await store.move_chat(chat.id, "sales")
+    with pytest.raises(NotFound):
+        await store.move_chat("forged-id", "sales")
+
+
+async def test_open_chats_are_ended_at_once(store: SqliteStore) -> None:
+    waiting = await store.create_chat("sales", "visitor-1")
+    served = await store.create_chat("sales", "visitor-2")
+    await store.hand_over(served.id, "ann")
+    done = await store.end_chat(
+        (await store.create_chat("sales", "visitor-3")).id, "served"
+    )
+    closed = await store.end_open_chats("interrupted")
+    assert closed == sorted([waiting.id, served.id])
+    for chat in (waiting, served):
+        record = await store.get_chat(chat.id)
+        assert record is not None and record.outcome == "interrupted"
+        assert record.ended_at is not None
+    assert await store.get_chat(done.id) == done
+    assert await store.end_open_chats("interrupted") == []
+    with pytest.raises(ValueError):
+        await store.end_open_chats("")
+
+
 async def test_chat_ids_are_random(store: SqliteStore) -> None:
     chats = await asyncio.gather(*(store.create_chat("sales", "v") for _ in range(50)))
     assert len({chat.id for chat in chats}) == 50

@@ -443,9 +443,23 @@ function redirect(url) {
 async function loadStatus() {
   try {
     const params = state.fixedDepartment ? { department: state.fixedDepartment } : {};
-    dispatch({ type: "status", result: await session.call("chat.status", params) });
+    const result = await session.call("chat.status", params);
+    dispatch({ type: "status", result });
+    if (result?.chat && state.chat !== null) {
+      await loadHistory(state.chat);
+    }
   } catch (error) {
     dispatch({ type: "status_failed", code: errorCode(error) });
+  }
+}
+
+/** What was said in a chat this window took up again (a reloaded page). */
+async function loadHistory(chat) {
+  try {
+    const result = await session.call("chat.history", { chat });
+    dispatch({ type: "history", chat, messages: result?.messages });
+  } catch {
+    // the messages from now on are shown all the same
   }
 }
 
@@ -460,7 +474,11 @@ async function place(event) {
   if (state.name) params.name = state.name;
   if (query.url) params.url = query.url;
   try {
-    dispatch({ type: "placed", result: await session.call("chat.place", params) });
+    const result = await session.call("chat.place", params);
+    dispatch({ type: "placed", result });
+    if (result?.rejoined === true && state.chat !== null) {
+      await loadHistory(state.chat);
+    }
   } catch (error) {
     dispatch({ type: "place_failed", code: errorCode(error) });
   }

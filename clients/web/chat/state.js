@@ -11,6 +11,10 @@
  * - `choose`: pick a department (or confirm the one given) and a name;
  * - `waiting`: the call is placed; position and estimated wait are live;
  * - `chatting`: an operator took the call;
+ *
+ * A window opened again while the visitor's chat goes on (a reloaded
+ * page) takes it up in `waiting` or `chatting`, as `chat.status` or
+ * `chat.place` name it, and its history comes as a `history` action.
  * - `leave_message`: nobody can answer; the customer may leave a message;
  * - `message_left`: it was stored;
  * - `ended`: the chat is over (`outcome` says how);
@@ -93,11 +97,47 @@ function departmentsOf(result) {
     }));
 }
 
+/**
+ * A chat still going on for this visitor, taken up by this window (a
+ * reloaded page): `live` as `chat.status`'s `chat` and a rejoining
+ * `chat.place` answer it. The state unchanged when it names no chat.
+ */
+function rejoin(state, live) {
+  const chat = live?.chat;
+  if (typeof chat !== "string" && typeof chat !== "number") {
+    return state;
+  }
+  const chatting = live.state === "chatting";
+  let phase = chatting ? "chatting" : "waiting";
+  if (!chatting && live.leave_message === true) {
+    phase = "leave_message";
+  }
+  return {
+    ...state,
+    placing: false,
+    error: null,
+    phase,
+    chat,
+    department: text(live, "department", state.department ?? "") || state.department,
+    operator: chatting ? text(live, "operator") : null,
+    position: chatting ? null : number(live, "position"),
+    estimatedWait: chatting ? null : number(live, "estimated_wait"),
+    leaveReason: phase === "leave_message" ? "wait_limit" : state.leaveReason,
+    outcome: null,
+  };
+}
+
 function afterStatus(state, result) {
   const departments = departmentsOf(result);
   const base = { ...state, departments, error: null };
   if (result?.banned === true) {
     return { ...base, phase: "banned" };
+  }
+  if (result?.chat !== undefined && result?.chat !== null) {
+    const rejoined = rejoin(base, result.chat);
+    if (rejoined !== base) {
+      return rejoined;
+    }
   }
   const fixed = state.fixedDepartment;
   if (fixed !== null) {
@@ -354,6 +394,9 @@ function step(state, action) {
       if (typeof chat !== "string" && typeof chat !== "number") {
         return placeFailed(state, null);
       }
+      if (action.result.rejoined === true) {
+        return rejoin(state, action.result);
+      }
       return {
         ...state,
         placing: false,
@@ -367,6 +410,16 @@ function step(state, action) {
     }
     case "place_failed":
       return placeFailed(state, action.code);
+    case "history":
+      // what was said before this window took the chat up; messages
+      // shown already are not shown twice
+      if (action.chat !== state.chat || !Array.isArray(action.messages)) {
+        return state;
+      }
+      return action.messages.reduce(
+        (current, raw) => addMessage(current, raw, current.lastMessageAt ?? 0),
+        state,
+      );
     case "send": {
       const count = state.noticeCount + 1;
       const entry = {

@@ -328,3 +328,95 @@ describe("chatting", () => {
     assert.ok(Object.isFrozen(before));
   });
 });
+
+describe("a window opened again takes its chat up", () => {
+  const history = {
+    type: "history",
+    chat: "c1",
+    messages: [
+      { id: 7, from: "customer", name: "", text: "hello?", at: 10, client_id: "w1" },
+      { id: 8, from: "system", name: "", text: "Ann joined the chat", at: 11 },
+    ],
+  };
+
+  test("a status naming a chat being served shows it with its history", () => {
+    const live = {
+      ...STATUS,
+      chat: { chat: "c1", department: "sales", state: "chatting", operator: "Ann" },
+    };
+    let state = run(initialState(), { type: "status", result: live });
+    assert.equal(state.phase, "chatting");
+    assert.equal(state.chat, "c1");
+    assert.equal(state.operator, "Ann");
+    assert.equal(canSend(state), true);
+    state = run(state, history, history);
+    assert.deepEqual(
+      state.entries.map((entry) => entry.text),
+      ["hello?", "Ann joined the chat"],
+    );
+    // a message that comes live as well is not shown twice
+    state = run(
+      state,
+      event("chat.message", { chat: "c1", message: history.messages[1] }),
+    );
+    assert.equal(state.entries.length, 2);
+  });
+
+  test("a status naming a waiting call shows the queue", () => {
+    const live = {
+      ...STATUS,
+      chat: {
+        chat: "c1",
+        department: "support",
+        state: "waiting",
+        position: 2,
+        estimated_wait: 60,
+      },
+    };
+    const state = run(initialState(), { type: "status", result: live });
+    assert.equal(state.phase, "waiting");
+    assert.equal(state.department, "support");
+    assert.equal(state.position, 2);
+    assert.equal(state.estimatedWait, 60);
+    const accepted = run(
+      state,
+      event("chat.accepted", { chat: "c1", operator: "Bob" }),
+    );
+    assert.equal(accepted.phase, "chatting");
+  });
+
+  test("a place answered with the chat going on takes it up", () => {
+    const state = run(
+      initialState(),
+      { type: "status", result: STATUS },
+      { type: "placing" },
+      {
+        type: "placed",
+        result: {
+          chat: "c9",
+          department: "sales",
+          state: "chatting",
+          operator: "Ann",
+          position: null,
+          estimated_wait: null,
+          rejoined: true,
+        },
+      },
+    );
+    assert.equal(state.phase, "chatting");
+    assert.equal(state.chat, "c9");
+    assert.equal(state.operator, "Ann");
+    assert.equal(state.placing, false);
+  });
+
+  test("history of another chat, or a status without one, changes nothing", () => {
+    const base = run(initialState(), { type: "status", result: STATUS });
+    assert.equal(base.phase, "choose");
+    assert.equal(run(base, history), base);
+    const odd = run(initialState(), {
+      type: "status",
+      result: { ...STATUS, chat: { state: "chatting" } },
+    });
+    assert.equal(odd.phase, "choose");
+  });
+});

@@ -34,6 +34,7 @@ from ..config import ChatSettings
 from ..geo import Locator
 from ..mail import Mailer
 from ..protocol.codec import Decoder
+from ..protocol.errors import CloseCode
 from ..protocol.messages import ErrorCode, Event
 from ..protocol.session import ServerSession
 from ..server.hub import CallFailed, Hub
@@ -229,26 +230,87 @@ class Core:
     # -- departments
 
     def add_department(self, record: DepartmentRecord) -> None:
-        """Route a department of the store, if the router lacks it."""
+        """Route a department of the store as it is there now: a new one
+        joins the router, a known one takes its new settings."""
         self.departments[record.name] = record
-        if record.name in self.router.departments():
-            return
-        inactivity = self.settings.inactivity_timeout or None
-        self.router.add_department(
-            record.name,
-            DepartmentSettings(
-                mode=RoutingMode(str(record.routing)),
-                accept_timeout=record.accept_timeout,
-                wait_limit=record.wait_limit,
-                inactivity_timeout=inactivity,
-            ),
+        router = self.router
+        settings = DepartmentSettings(
+            mode=RoutingMode(str(record.routing)),
+            accept_timeout=record.accept_timeout,
+            wait_limit=record.wait_limit,
+            inactivity_timeout=self.settings.inactivity_timeout or None,
         )
+        if record.name not in router.departments():
+            router.add_department(record.name, settings)
+        elif router.department_settings(record.name) != settings:
+            try:
+                router.update_department(record.name, settings, self.now())
+            finally:
+                self.after()
+            logger.info("department %s: routing settings changed", record.name)
 
     async def sync_departments(self) -> None:
-        """Take in the departments added to the store since the start
-        (``lgserver department add``)."""
+        """Take in the departments added to the store since the start, and
+        the settings changed (``lgserver department add|set``)."""
         for record in await self.store.list_departments():
             self.add_department(record)
+
+    async def reload(self) -> None:
+        """Take in what changed in the store since the start: departments
+        and their settings, operators' departments, caps and priorities,
+        and accounts disabled, whose consoles are closed (their chats go
+        back to the head of the queue, as for a lost operator).
+
+        A department the store no longer lists keeps being routed, so the
+        calls waiting there are still served.
+
+        Raises:
+            lgserver.store.errors.StoreError: The store cannot be read.
+        """
+        await self.sync_departments()
+        users = await self.store.list_users()
+        router = self.router
+        try:
+            for user in users:
+                known = user.name in router.operators()
+                if user.disabled:
+                    if known:
+                        self.retire(user.name)
+                    continue
+                departments = [d for d in user.departments if d in self.departments]
+                if not known:
+                    router.add_operator(
+                        user.name,
+                        self.now(),
+                        departments=departments,
+                        cap=user.max_chats,
+                        priority=user.priority,
+                    )
+                    continue
+                router.update_operator(
+                    user.name,
+                    self.now(),
+                    departments=departments,
+                    cap=user.max_chats,
+                    priority=user.priority,
+                    gradual=True,
+                )
+                person = self.staff.get(user.name)
+                if person is not None:
+                    person.display_name = user.display_name or user.name
+        finally:
+            self.after()
+
+    def retire(self, name: str) -> None:
+        """Close every session of a member of staff whose account was
+        disabled; once the last ends, the router hears they were lost."""
+        self.hub.end_sessions(
+            STAFF, name, CloseCode.AUTH_FAILED, "this account was disabled"
+        )
+        view = self.router.operator(name)
+        if view.status is not OperatorStatus.OFFLINE or view.load:
+            # no session of theirs was known to chat
+            self.router.operator_lost(name, self.now())
 
     async def department(self, name: str) -> DepartmentRecord:
         """A department the router knows.
@@ -359,22 +421,15 @@ class Core:
                     priority=user.priority,
                 )
             else:
-                try:
-                    router.update_operator(
-                        user.name,
-                        self.now(),
-                        departments=departments,
-                        cap=user.max_chats,
-                        priority=user.priority,
-                    )
-                except errors.OperatorBusy:
-                    # a lower cap waits until they hold fewer chats
-                    router.update_operator(
-                        user.name,
-                        self.now(),
-                        departments=departments,
-                        priority=user.priority,
-                    )
+                # a cap below the chats they hold is reached as they end
+                router.update_operator(
+                    user.name,
+                    self.now(),
+                    departments=departments,
+                    cap=user.max_chats,
+                    priority=user.priority,
+                    gradual=True,
+                )
         finally:
             self.after()
 
@@ -510,7 +565,9 @@ class Core:
             data["operator"] = self.display(target)
         self.to_customer(chat, "chat.transferred", data)
         self.to_staff(event.from_operator, "chat.transferred", data)
-        chat.department = event.to_department
+        chat.department = department = event.to_department
+        if department != event.from_department:
+            self.persist(chat.id, lambda: self.store.move_chat(chat.id, department))
         if target is None:
             chat.operator = None
             chat.note = event.note

@@ -35,6 +35,12 @@ logger = logging.getLogger("lgserver.chat")
 
 MAX_NAME = 100
 HOUR = 3600.0
+#: Characters a visitor id needs for its live chat to be handed back to
+#: a new session of theirs (a reloaded page): the widget makes ids of 22
+#: random characters of 64 (132 bits), and whoever holds the id speaks
+#: as the customer, so a short one, which could be guessed, never
+#: reopens a chat.
+REJOIN_MIN_VISITOR = 22
 #: Messages a page of ``chat.history`` holds.
 HISTORY_PAGE = 100
 
@@ -87,7 +93,42 @@ class Customers:
         if department is not None:
             department = check.name(department, "department")
         address = context.hub.address(context.session)
-        return await self.status(person.name, address, department)
+        status = await self.status(person.name, address, department)
+        live = self.live_chat(person)
+        if live is not None and not status["banned"]:
+            status["chat"] = self.rejoined(live)
+        return status
+
+    def live_chat(self, person: Person) -> LiveChat | None:
+        """The chat of a customer still waiting or being served, which a
+        new session of theirs takes up again; None for a visitor id too
+        short to be trusted with it."""
+        if len(person.name) < REJOIN_MIN_VISITOR:
+            return None
+        core = self.core
+        for call_id in person.calls:
+            chat = core.chats.get(call_id)
+            if chat is not None:
+                return chat
+        return None
+
+    def rejoined(self, chat: LiveChat) -> dict[str, Any]:
+        """A live chat as the customer's window takes it up again."""
+        core = self.core
+        view = core.router.call(chat.id)
+        serving = chat.operator is not None and view.state is CallState.ACTIVE
+        wire: dict[str, Any] = {
+            "chat": chat.id,
+            "department": chat.department,
+            "state": "chatting" if serving else "waiting",
+            "position": view.position,
+            "estimated_wait": view.estimated_wait,
+        }
+        if serving:
+            wire["operator"] = core.display(chat.operator)
+        elif view.leave_message_offered:
+            wire["leave_message"] = True
+        return wire
 
     async def place(self, context: CallContext, person: Person, raw: Any) -> Any:
         p = check.params(raw, {"department"}, {"name", "url", "language"})
@@ -95,6 +136,11 @@ class Customers:
         name = check.optional_text(p.get("name"), "name", MAX_NAME)
         url = check.url(p["url"], "url") if "url" in p else ""
         language = check.language(p["language"]) if "language" in p else ""
+        live = None if person.placing else self.live_chat(person)
+        if live is not None:
+            # the same customer in a new window (a reloaded page): their
+            # chat goes on there, and its events reach this session too
+            return {**self.rejoined(live), "rejoined": True}
         if person.calls or person.placing:
             raise CallFailed(
                 ChatCode.ALREADY_WAITING, "you have a call or a chat going on already"

@@ -61,6 +61,9 @@ class WithdrawReason(enum.StrEnum):
     #: The call left the queue without an operator: the customer left or
     #: left a message.
     CALL_ENDED = "call_ended"
+    #: The department's routing mode changed; the call is offered or
+    #: assigned anew.
+    REROUTED = "rerouted"
 
 
 class LeaveMessageReason(enum.StrEnum):

@@ -313,6 +313,7 @@ class _Operator:
         "priority",
         "rank",
         "status",
+        "target",
     )
 
     def __init__(
@@ -330,6 +331,8 @@ class _Operator:
         self.offers: dict[str, None] = {}
         self.idle_since = 0.0
         self.rank: _RankKey | None = None
+        # a cap asked for below the chats held, reached as they end
+        self.target: int | None = None
 
     @property
     def load(self) -> int:
@@ -424,6 +427,64 @@ class Router:
             name, settings or DepartmentSettings(), self.config.default_handle_time
         )
 
+    def update_department(
+        self, name: str, settings: DepartmentSettings, now: float
+    ) -> None:
+        """Change how a department routes its calls; no call is lost.
+
+        A change of mode takes back the offers or assignments of the old
+        one (their operators see them withdrawn as ``rerouted``) and
+        hands the waiting calls out again the new way, each keeping its
+        place. A new wait limit or inactivity timeout applies to the calls
+        there now, counted from when they joined the queue or last saw
+        activity, and acts at once on those it has passed (a leave-a-message
+        offer, a silent chat ended); a new accept timeout applies from the
+        next assignment.
+
+        Raises:
+            UnknownDepartment: No department has this name.
+            ClockWentBack: ``now`` is before a time already seen.
+        """
+        self._check_clock(now)
+        dept = self._department(name)
+        self._now = now
+        old, dept.settings = dept.settings, settings
+        calls = [call for call in self._calls.values() if call.department == name]
+
+        # take back what the old mode handed out
+        if old.mode is not settings.mode:
+            released: list[_Operator] = []
+            for call in calls:
+                if call.state is CallState.ASSIGNED:
+                    assert call.operator is not None
+                    released.append(self._operators[call.operator])
+                    self._release(call, WithdrawReason.REROUTED, passed=False)
+                else:
+                    self._withdraw_offers_of(call, WithdrawReason.REROUTED)
+            for op in released:
+                self._reindex(op)
+
+            # and hand the waiting calls out the new way, in queue order
+            if settings.mode is RoutingMode.OFFER:
+                for key in dept.queue:
+                    call = self._calls[key[-1]]
+                    for rank in list(dept.ranked):
+                        if rank[-1] not in call.passed:
+                            self._offer(call, self._operators[rank[-1]])
+            names = {name} | {d for op in released for d in op.departments}
+            for op in released:
+                if op.rank is not None:
+                    self._route_to(op)
+            self._dispatch(names)
+
+        # the timers of the calls there now follow the new times; those
+        # the new times put in the past act at once
+        for call in calls:
+            self._arm(call, _Timer.WAIT_LIMIT)
+            self._arm(call, _Timer.INACTIVITY)
+        self._run_timers()
+        self._flush()
+
     def add_operator(
         self,
         operator: str,
@@ -475,6 +536,7 @@ class Router:
         departments: Iterable[str] | None = None,
         cap: int | None = None,
         priority: int | None = None,
+        gradual: bool = False,
     ) -> None:
         """Change an operator's departments, cap or priority.
 
@@ -484,12 +546,19 @@ class Router:
         recently. Raising it, or joining departments, routes waiting calls
         to them.
 
+        Args:
+            gradual: A cap below the chats they hold is taken rather than
+                refused: their cap becomes the number of chats they hold,
+                so they get no new call, and goes down with every chat
+                they end or hand on until it reaches ``cap``.
+
         Raises:
             UnknownOperator: No operator has this id.
             UnknownDepartment: A department does not exist.
             InvalidArgument: ``cap`` is negative, or ``departments`` is a
                 single string.
-            OperatorBusy: ``cap`` is below the number of chats they hold.
+            OperatorBusy: ``cap`` is below the number of chats they hold,
+                and ``gradual`` is false.
             ClockWentBack: ``now`` is before a time already seen.
         """
         self._check_clock(now)
@@ -499,12 +568,16 @@ class Router:
             names = self._check_departments(departments)
         new_cap = op.cap if cap is None else cap
         self._check_cap(new_cap)
+        target = op.target if cap is None else None
         if new_cap < len(op.chats):
-            raise OperatorBusy(
-                f"operator {operator!r} holds {len(op.chats)} chats, "
-                f"more than a cap of {new_cap}"
-            )
+            if not gradual:
+                raise OperatorBusy(
+                    f"operator {operator!r} holds {len(op.chats)} chats, "
+                    f"more than a cap of {new_cap}"
+                )
+            target, new_cap = new_cap, len(op.chats)
         self._now = now
+        op.target = target
 
         # take the operator out of the old rankings, then change them
         self._unrank(op)
@@ -595,6 +668,7 @@ class Router:
         self._set_status(op, OperatorStatus.OFFLINE, silent=True)
         requeued = [self._calls[call_id] for call_id in op.chats]
         op.chats.clear()
+        self._shed(op)
         op.idle_since = now
         self._reindex(op)
         for call in requeued:
@@ -816,6 +890,7 @@ class Router:
         self._now = now
 
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = now
         dest.chats[call.id] = None
         call.operator = dest.id
@@ -865,6 +940,7 @@ class Router:
         self._now = now
 
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = now
         source = call.department
         call.department = department
@@ -895,6 +971,12 @@ class Router:
         """
         self._check_clock(now)
         self._now = now
+        self._run_timers()
+        self._flush()
+
+    def _run_timers(self) -> None:
+        """Act on the deadlines passed by now, earliest first."""
+        now = self._now
         while True:
             self._settle_timers()
             if not self._timers or self._timers[0][0] > now:
@@ -910,7 +992,6 @@ class Router:
                 self._offer_leave_message(call, LeaveMessageReason.WAIT_LIMIT)
             else:
                 self._end_chat(call, Outcome.INACTIVE)
-        self._flush()
 
     # -- reading
 
@@ -1081,6 +1162,19 @@ class Router:
         for call in released:
             self._release(call, WithdrawReason.UNAVAILABLE, passed=False, silent=silent)
         self._dispatch(call.department for call in released)
+
+    def _shed(self, op: _Operator) -> None:
+        """Lower a cap that waits for chats to end (``gradual``) as far
+        as the chats still held allow."""
+        if op.target is None:
+            return
+        cap = max(op.target, len(op.chats))
+        if cap < op.cap:
+            if op.status is OperatorStatus.AVAILABLE:
+                self._restaff({name: cap - op.cap for name in op.departments})
+            op.cap = cap
+        if cap == op.target:
+            op.target = None
 
     def _restaff(self, *changes: dict[str, int]) -> None:
         """Add slots to departments; report every position again, as the
@@ -1339,6 +1433,7 @@ class Router:
         if outcome is Outcome.SERVED:
             self._record_handle_time(dept, self._now - call.accepted_at)
         del op.chats[call.id]
+        self._shed(op)
         op.idle_since = self._now
         self._events.append(
             CallEnded(call.id, call.department, outcome, op.id, call.transfers)

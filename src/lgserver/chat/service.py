@@ -19,6 +19,7 @@ transfer, end) are durable when the call that caused them answers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -33,6 +34,7 @@ from ..geo import Locator
 from ..mail import Mailer
 from ..protocol.messages import ErrorCode
 from ..server.hub import CallContext, CallFailed, Hub
+from ..store.errors import StoreError
 from ..store.interface import Store
 from . import _customers
 from ._core import STAFF, Core, Person, failure
@@ -48,6 +50,8 @@ logger = logging.getLogger("lgserver.chat")
 
 #: Seconds :meth:`ChatService.stop` waits for writes and e-mails.
 STOP_TIMEOUT = 10.0
+#: The outcome of the chats found open at the start, cut off by a crash.
+INTERRUPTED = "interrupted"
 
 Handler = Callable[[CallContext, Person, Any], Awaitable[Any]]
 
@@ -91,14 +95,27 @@ class ChatService(Core):
         self.customer_calls = Customers(self)
         self.operator_calls = Operators(self)
         self._started = False
+        self._reloader: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     async def start(self) -> None:
-        """Load the departments and operators from the store, then take
-        calls.
+        """End the chats a server stopped abruptly left open, load the
+        departments and operators from the store, then take calls.
 
         Raises:
-            lgserver.store.errors.StoreError: The store cannot be read.
+            lgserver.store.errors.StoreError: The store cannot be read or
+                written.
         """
+        # no call lives before the start: a chat still open in the store
+        # was cut off by a crash, and reports must not count it as going on
+        interrupted = await self.store.end_open_chats(INTERRUPTED)
+        if interrupted:
+            logger.info(
+                "%d chats left open by the last run ended as %s",
+                len(interrupted),
+                INTERRUPTED,
+            )
         await self.sync_departments()
         for user in await self.store.list_users():
             if user.disabled or user.name in self.router.operators():
@@ -115,6 +132,8 @@ class ChatService(Core):
         self._watch()
         self.hub.on_session_ended.append(self.session_ended)
         self._started = True
+        if self.settings.reload_interval > 0:
+            self._reloader = asyncio.create_task(self._reload_every())
         logger.info(
             "live chat: %d departments, %d operators",
             len(self.departments),
@@ -127,11 +146,39 @@ class ChatService(Core):
         if self._started:
             self.hub.on_session_ended.remove(self.session_ended)
             self._started = False
+        for task in (self._reloader, self._reloading):
+            if task is not None:
+                task.cancel()
         self.stop_timer()
         for chat in self.chats.values():
             if chat.typing_timer is not None:
                 chat.typing_timer.cancel()
         await self.drain(STOP_TIMEOUT)
+
+    def request_reload(self) -> None:
+        """Read the departments and operators again soon (SIGHUP): one
+        reading at a time, and one more if asked for during it."""
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True
+            return
+        self._reloading = asyncio.ensure_future(self._reload_logged())
+
+    async def _reload_logged(self) -> None:
+        while True:
+            self._reload_again = False
+            try:
+                await self.reload()
+            except StoreError as error:
+                logger.warning("departments and operators not read again: %s", error)
+            except Exception:
+                logger.exception("reading departments and operators again failed")
+            if not self._reload_again:
+                return
+
+    async def _reload_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval)
+            self.request_reload()
 
     async def widget_status(
         self,

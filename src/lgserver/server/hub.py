@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -298,6 +298,26 @@ class Hub:
         if session.state is not SessionState.CLOSED:
             session.close(code, reason)
             self._after(session)
+
+    def end_sessions(
+        self, kinds: Iterable[str], name: str, code: int, reason: str
+    ) -> int:
+        """End every session of one principal on the server's own account
+        (an account that was disabled), telling the connected clients
+        why; returns how many ended."""
+        wanted = set(kinds)
+        ending = [
+            entry.session
+            for entry in self._entries.values()
+            if entry.principal is not None
+            and entry.principal.kind in wanted
+            and entry.principal.name == name
+            and entry.session.state is not SessionState.CLOSED
+        ]
+        for session in ending:
+            session.close(code, reason)
+            self._after(session)
+        return len(ending)
 
     def close_all(self, code: int = CloseCode.GOING_AWAY, reason: str = "") -> None:
         """End every session, telling the connected clients why."""

@@ -172,7 +172,7 @@ class ChatRecord:
         accepted_at: When an operator first accepted it, or None.
         ended_at: When it ended, or None while it goes on.
         outcome: How it ended (``served``, ``abandoned``, ``left_message``,
-            ``closed_inactive``...), or empty while it goes on.
+            ``inactive``, ``interrupted``...), or empty while it goes on.
         operator: The operator holding it last, or empty.
     """
 
@@ -671,6 +671,27 @@ class Store(Protocol):
 
         Raises:
             NotFound: If there is no such chat.
+            ValueError: If ``outcome`` is empty or beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def move_chat(self, chat: str, department: str) -> ChatRecord:
+        """Record that a chat was sent to another department's queue.
+
+        Raises:
+            NotFound: If there is no such chat, or it has ended.
+            ValueError: If ``department`` is empty or beyond the limits.
+            WriteFailed: If the transaction failed.
+        """
+        ...
+
+    async def end_open_chats(self, outcome: str) -> list[str]:
+        """End every chat that has not ended, with ``outcome``; returns
+        their ids. Run at start, before any call is taken, for the chats
+        a server stopped abruptly left open.
+
+        Raises:
             ValueError: If ``outcome`` is empty or beyond the limits.
             WriteFailed: If the transaction failed.
         """

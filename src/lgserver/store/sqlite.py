@@ -911,6 +911,39 @@ class SqliteStore(Store):
 
         return await self._call(run)
 
+    async def move_chat(self, chat: str, department: str) -> ChatRecord:
+        """Record a chat's new department; see :class:`.interface.Store`."""
+        _check_text("department", department, self._limits.max_key)
+
+        async def run(conn: aiosqlite.Connection) -> ChatRecord:
+            rows = await _fetch(
+                conn,
+                "UPDATE chats SET department = ?"
+                f" WHERE id = ? AND ended_at IS NULL RETURNING {_CHAT_COLUMNS}",
+                (department, chat),
+            )
+            if not rows:
+                raise NotFound("chat", chat)
+            return _chat(rows[0])
+
+        return await self._call(run)
+
+    async def end_open_chats(self, outcome: str) -> list[str]:
+        """End every open chat; see :class:`.interface.Store`."""
+        _check_text("outcome", outcome, self._limits.max_key)
+        at = _now()
+
+        async def run(conn: aiosqlite.Connection) -> list[str]:
+            rows = await _fetch(
+                conn,
+                "UPDATE chats SET ended_at = ?, outcome = ?"
+                " WHERE ended_at IS NULL RETURNING id",
+                (at, outcome),
+            )
+            return sorted(row[0] for row in rows)
+
+        return await self._call(run)
+
     async def get_chat(self, chat: str) -> ChatRecord | None:
         """The chat of that id, or None."""
         rows = await self._read(
