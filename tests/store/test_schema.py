@@ -37,16 +37,19 @@ async def test_new_file_gets_the_newest_schema(db_path: Path) -> None:
 async def test_connection_settings(db_path: Path) -> None:
     async with await SqliteStore.open(db_path) as store:
         writer, reader = store._writer, store._reader
-        assert list(await writer.execute_fetchall("PRAGMA synchronous")) == [(1,)]
-        assert list(await writer.execute_fetchall("PRAGMA foreign_keys")) == [(1,)]
-        assert list(await writer.execute_fetchall("PRAGMA busy_timeout")) == [(5000,)]
+        assert await writer.fetchall("PRAGMA synchronous") == [(1,)]
+        assert await writer.fetchall("PRAGMA foreign_keys") == [(1,)]
+        # commits run in the loop without waiting for a lock; the thread
+        # they move to when one is taken waits for it
+        assert await writer.fetchall("PRAGMA busy_timeout") == [(0,)]
+        assert writer._busy(True) == 5000
         assert list(await reader.execute_fetchall("PRAGMA query_only")) == [(1,)]
     async with await SqliteStore.open(
         db_path, synchronous="FULL", busy_timeout=0.25
     ) as store:
         writer = store._writer
-        assert list(await writer.execute_fetchall("PRAGMA synchronous")) == [(2,)]
-        assert list(await writer.execute_fetchall("PRAGMA busy_timeout")) == [(250,)]
+        assert await writer.fetchall("PRAGMA synchronous") == [(2,)]
+        assert await writer.fetchall("PRAGMA busy_timeout") == [(250,)]
 
 
 async def test_reopening_keeps_the_data(db_path: Path) -> None:

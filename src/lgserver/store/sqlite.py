@@ -1,4 +1,4 @@
-"""The store on SQLite, through aiosqlite.
+"""The store on SQLite.
 
 Group commit. Every write (a message, a change to a user, an audit entry)
 goes into one queue, served by one writer task that owns the only
@@ -29,11 +29,13 @@ is the last few transactions on a power loss or a crash of the operating
 system (the database stays intact). ``synchronous="FULL"`` closes that gap
 at the price of a disk flush for every batch.
 
-Connections. Reads use a second, read-only connection. In WAL mode a reader
-sees the last committed state while the writer works, so a read neither
-queues behind a batch in the writer's thread nor sees a batch that has not
-committed yet (a message that could still be rolled back, and that nobody
-acknowledged).
+Connections. A batch's transaction runs from BEGIN to COMMIT as one piece
+of work, in the loop or in the writer's thread when it must wait for a
+lock (:mod:`lgserver.store._thread`). Reads use a second, read-only
+connection (aiosqlite). In WAL mode a reader sees the last committed state
+while the writer works, so a read neither queues behind a batch nor sees
+a batch that has not committed yet (a message that could still be rolled
+back, and that nobody acknowledged).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import secrets
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
@@ -56,6 +58,7 @@ from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar
 import aiosqlite
 
 from ._schema import migrate
+from ._thread import WriterThread
 from .errors import (
     Exists,
     NotFound,
@@ -152,7 +155,7 @@ class _Append:
 
 @dataclass(eq=False, slots=True)
 class _Call(Generic[_T]):
-    run: Callable[[aiosqlite.Connection], Awaitable[_T]]
+    run: Callable[[sqlite3.Connection], _T]
     future: asyncio.Future[_T]
 
 
@@ -175,7 +178,7 @@ class SqliteStore(Store):
     def __init__(
         self,
         path: str,
-        writer: aiosqlite.Connection,
+        writer: WriterThread,
         reader: aiosqlite.Connection,
         *,
         limits: StoreLimits,
@@ -405,8 +408,8 @@ class SqliteStore(Store):
         _check_text("display_name", display_name, self._limits.max_text)
         created_at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> UserRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> UserRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO users"
                 " (name, password_hash, role, display_name, created_at)"
@@ -519,24 +522,24 @@ class SqliteStore(Store):
         expires = _microseconds(expires_at)
         created_at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> LoginTokenRecord:
-            users = await _fetch(
+        def run(conn: sqlite3.Connection) -> LoginTokenRecord:
+            users = _fetch_now(
                 conn, "SELECT id, name FROM users WHERE name = ?", (name,)
             )
             if not users:
                 raise UserNotFound(name)
             user_id, user_name = users[0]
-            await conn.execute(
+            conn.execute(
                 "DELETE FROM login_tokens WHERE user_id = ? AND expires_at <= ?",
                 (user_id, created_at),
             )
-            rows = await _fetch(
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO login_tokens (user_id, token_hash, description,"
                 " created_at, expires_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (user_id, token_hash, description, created_at, expires),
             )
-            await conn.execute(
+            conn.execute(
                 "DELETE FROM login_tokens WHERE user_id = ? AND id NOT IN"
                 " (SELECT id FROM login_tokens WHERE user_id = ?"
                 " ORDER BY id DESC LIMIT ?)",
@@ -576,8 +579,8 @@ class SqliteStore(Store):
         """
         used_at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "UPDATE login_tokens SET last_used_at = ? WHERE id = ?",
                 (used_at, token_id),
             )
@@ -592,8 +595,8 @@ class SqliteStore(Store):
             StoreClosed: If the store is closed.
         """
 
-        async def run(conn: aiosqlite.Connection) -> bool:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> bool:
+            rows = _fetch_now(
                 conn, "DELETE FROM login_tokens WHERE id = ? RETURNING id", (token_id,)
             )
             return bool(rows)
@@ -650,8 +653,8 @@ class SqliteStore(Store):
         _check_text("detail", text, limits.max_detail)
         at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> AuditRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> AuditRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO audit_log (at, actor, action, detail)"
                 " VALUES (?, ?, ?, ?) RETURNING id",
@@ -704,8 +707,8 @@ class SqliteStore(Store):
         )
         created_at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> DepartmentRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> DepartmentRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO departments (name, title, routing, accept_timeout,"
                 " wait_limit, email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -739,8 +742,8 @@ class SqliteStore(Store):
         changes = {key: value for key, value in fields.items() if value is not None}
         assignments = ", ".join(f"{key} = ?" for key in changes) or "name = name"
 
-        async def run(conn: aiosqlite.Connection) -> DepartmentRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> DepartmentRecord:
+            rows = _fetch_now(
                 conn,
                 f"UPDATE departments SET {assignments} WHERE name = ?"
                 f" RETURNING {_DEPARTMENT_COLUMNS}",
@@ -781,8 +784,8 @@ class SqliteStore(Store):
             raise ValueError(f"priority must be from -{_PRIORITY} to {_PRIORITY}")
         wanted = None if departments is None else sorted(set(departments))
 
-        async def run(conn: aiosqlite.Connection) -> UserRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> UserRecord:
+            rows = _fetch_now(
                 conn,
                 "UPDATE users SET max_chats = coalesce(?, max_chats),"
                 " priority = coalesce(?, priority) WHERE name = ? RETURNING id",
@@ -794,20 +797,20 @@ class SqliteStore(Store):
             if wanted is not None:
                 found: list[int] = []
                 for department in wanted:
-                    ids = await _fetch(
+                    ids = _fetch_now(
                         conn, "SELECT id FROM departments WHERE name = ?", (department,)
                     )
                     if not ids:
                         raise NotFound("department", department)
                     found.append(ids[0][0])
-                await conn.execute(
+                conn.execute(
                     "DELETE FROM operator_departments WHERE user_id = ?", (user_id,)
                 )
-                await conn.executemany(
+                conn.executemany(
                     "INSERT INTO operator_departments VALUES (?, ?)",
                     [(user_id, department_id) for department_id in found],
                 )
-            users = await _fetch(
+            users = _fetch_now(
                 conn, f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
             )
             return _user(users[0])
@@ -850,8 +853,8 @@ class SqliteStore(Store):
             operator="",
         )
 
-        async def run(conn: aiosqlite.Connection) -> ChatRecord:
-            await conn.execute(
+        def run(conn: sqlite3.Connection) -> ChatRecord:
+            conn.execute(
                 f"INSERT INTO chats ({_CHAT_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '', '')",
                 (
@@ -875,8 +878,8 @@ class SqliteStore(Store):
         _check_optional("note", note, self._limits.max_note)
         at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> ChatRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> ChatRecord:
+            rows = _fetch_now(
                 conn,
                 "UPDATE chats SET operator = ?, accepted_at = coalesce(accepted_at, ?)"
                 f" WHERE id = ? AND ended_at IS NULL RETURNING {_CHAT_COLUMNS}",
@@ -884,7 +887,7 @@ class SqliteStore(Store):
             )
             if not rows:
                 raise NotFound("chat", chat)
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO handovers (chat, operator, at, note) VALUES (?, ?, ?, ?)",
                 (chat, operator, at, note),
             )
@@ -897,8 +900,8 @@ class SqliteStore(Store):
         _check_text("outcome", outcome, self._limits.max_key)
         at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> ChatRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> ChatRecord:
+            rows = _fetch_now(
                 conn,
                 "UPDATE chats SET ended_at = coalesce(ended_at, ?),"
                 " outcome = CASE WHEN ended_at IS NULL THEN ? ELSE outcome END"
@@ -915,8 +918,8 @@ class SqliteStore(Store):
         """Record a chat's new department; see :class:`.interface.Store`."""
         _check_text("department", department, self._limits.max_key)
 
-        async def run(conn: aiosqlite.Connection) -> ChatRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> ChatRecord:
+            rows = _fetch_now(
                 conn,
                 "UPDATE chats SET department = ?"
                 f" WHERE id = ? AND ended_at IS NULL RETURNING {_CHAT_COLUMNS}",
@@ -933,8 +936,8 @@ class SqliteStore(Store):
         _check_text("outcome", outcome, self._limits.max_key)
         at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> list[str]:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> list[str]:
+            rows = _fetch_now(
                 conn,
                 "UPDATE chats SET ended_at = ?, outcome = ?"
                 " WHERE ended_at IS NULL RETURNING id",
@@ -993,8 +996,8 @@ class SqliteStore(Store):
         _check_optional("chat", chat, limits.max_key)
         created_at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> LeftMessageRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> LeftMessageRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO left_messages (department, chat, visitor, name, email,"
                 " text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -1039,8 +1042,8 @@ class SqliteStore(Store):
         created_at = _now()
         expires_at = created_at + min(math.ceil(seconds * 1e6), _LONGEST_BAN)
 
-        async def run(conn: aiosqlite.Connection) -> BanRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> BanRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO bans (visitor, address, reason, created_by,"
                 " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -1066,8 +1069,8 @@ class SqliteStore(Store):
         """End a ban now; see :class:`.interface.Store`."""
         at = _now()
 
-        async def run(conn: aiosqlite.Connection) -> BanRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> BanRecord:
+            rows = _fetch_now(
                 conn,
                 "UPDATE bans SET lifted_at = coalesce(lifted_at, ?)"
                 f" WHERE id = ? RETURNING {_BAN_COLUMNS}",
@@ -1100,8 +1103,8 @@ class SqliteStore(Store):
         if kind is CannedKind.LINK:
             _check_link(body)
 
-        async def run(conn: aiosqlite.Connection) -> CannedRecord:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> CannedRecord:
+            rows = _fetch_now(
                 conn,
                 "INSERT INTO canned (kind, keyword, title, body) VALUES (?, ?, ?, ?)"
                 f" ON CONFLICT (keyword) DO NOTHING RETURNING {_CANNED_COLUMNS}",
@@ -1116,8 +1119,8 @@ class SqliteStore(Store):
     async def remove_canned(self, keyword: str) -> None:
         """Remove a predefined answer; see :class:`.interface.Store`."""
 
-        async def run(conn: aiosqlite.Connection) -> None:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> None:
+            rows = _fetch_now(
                 conn, "DELETE FROM canned WHERE keyword = ? RETURNING id", (keyword,)
             )
             if not rows:
@@ -1173,7 +1176,7 @@ class SqliteStore(Store):
             # queue: nobody will take the write any more.
             self._fail_queued()
 
-    async def _call(self, run: Callable[[aiosqlite.Connection], Awaitable[_T]]) -> _T:
+    async def _call(self, run: Callable[[sqlite3.Connection], _T]) -> _T:
         future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
         await self._enqueue(_Call(run, future))
         return await future
@@ -1181,8 +1184,8 @@ class SqliteStore(Store):
     async def _update_user(
         self, name: str, assignment: str, value: object, *, drop_tokens: bool
     ) -> None:
-        async def run(conn: aiosqlite.Connection) -> None:
-            rows = await _fetch(
+        def run(conn: sqlite3.Connection) -> None:
+            rows = _fetch_now(
                 conn,
                 f"UPDATE users SET {assignment} WHERE name = ? RETURNING id",
                 (value, name),
@@ -1190,7 +1193,7 @@ class SqliteStore(Store):
             if not rows:
                 raise UserNotFound(name)
             if drop_tokens:
-                await conn.execute(
+                conn.execute(
                     "DELETE FROM login_tokens WHERE user_id = ?", (rows[0][0],)
                 )
 
@@ -1244,7 +1247,9 @@ class SqliteStore(Store):
     async def _commit(self, batch: list[_Write]) -> None:
         start = time.perf_counter()
         try:
-            outcomes = await self._transaction(batch)
+            outcomes = await self._writer.run(
+                lambda conn: self._transaction(conn, batch)
+            )
         except Exception as exc:
             self._failed_batches += 1
             _log.warning(
@@ -1279,33 +1284,34 @@ class SqliteStore(Store):
             except Exception:
                 _log.exception("the on_commit hook failed")
 
-    async def _transaction(self, batch: list[_Write]) -> list[_Outcome]:
-        conn = self._writer
-        await conn.execute("BEGIN IMMEDIATE")
+    # What follows runs in the writer's thread, one batch a call.
+
+    def _transaction(
+        self, conn: sqlite3.Connection, batch: list[_Write]
+    ) -> list[_Outcome]:
+        conn.execute("BEGIN IMMEDIATE")
         try:
             appends = [write for write in batch if isinstance(write, _Append)]
-            stored = iter(await self._insert_messages(appends) if appends else [])
+            stored = iter(self._insert_messages(conn, appends) if appends else [])
             outcomes: list[_Outcome] = []
             for write in batch:
                 if isinstance(write, _Append):
                     outcomes.append((next(stored), None))
                 else:
-                    outcomes.append(await self._run_call(write))
-            await conn.execute("COMMIT")
+                    outcomes.append(_run_call(conn, write))
+            conn.execute("COMMIT")
         except BaseException:
-            await self._rollback()
+            _rollback(conn)
             raise
         return outcomes
 
-    async def _insert_messages(
-        self, appends: list[_Append]
+    def _insert_messages(
+        self, conn: sqlite3.Connection, appends: list[_Append]
     ) -> list[MessageRecord | Duplicate]:
-        conn = self._writer
-
         # insert all; rows with a known sender and client id are skipped
-        rows = await _fetch(conn, "SELECT coalesce(max(id), 0) FROM messages")
+        rows = _fetch_now(conn, "SELECT coalesce(max(id), 0) FROM messages")
         before = rows[0][0]
-        await conn.executemany(
+        conn.executemany(
             _INSERT_MESSAGE,
             [
                 (a.chat, a.sender, a.client_msg_id, a.body, a.created_at)
@@ -1317,7 +1323,7 @@ class SqliteStore(Store):
         # rows past the old maximum are exactly those just inserted.
         inserted = {
             (sender, client_msg_id): message_id
-            for message_id, sender, client_msg_id in await _fetch(
+            for message_id, sender, client_msg_id in _fetch_now(
                 conn,
                 "SELECT id, sender, client_msg_id FROM messages WHERE id > ?",
                 (before,),
@@ -1328,7 +1334,7 @@ class SqliteStore(Store):
             for a in appends
             if (a.sender, a.client_msg_id) not in inserted
         }
-        known = await self._find_messages(missing) if missing else {}
+        known = _find_messages(conn, missing) if missing else {}
 
         # the first append of a key owns the record; the others duplicate it
         results: list[MessageRecord | Duplicate] = []
@@ -1354,44 +1360,6 @@ class SqliteStore(Store):
                 results.append(Duplicate(known[key]))
         return results
 
-    async def _find_messages(
-        self, keys: set[tuple[str, str]]
-    ) -> dict[tuple[str, str], MessageRecord]:
-        pairs = ", ".join(["(?, ?)"] * len(keys))
-        rows = await _fetch(
-            self._writer,
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages"
-            f" WHERE (sender, client_msg_id) IN (VALUES {pairs})",
-            [value for key in keys for value in key],
-        )
-        records = (_message(row) for row in rows)
-        return {(r.sender, r.client_msg_id): r for r in records}
-
-    async def _run_call(self, call: _Call[Any]) -> _Outcome:
-        conn = self._writer
-        await conn.execute("SAVEPOINT write")
-        try:
-            value = await call.run(conn)
-        except Exception as exc:
-            # Undo this write alone. Should SQLite have ended the whole
-            # transaction, this fails and so does the batch.
-            await conn.execute("ROLLBACK TO write")
-            await conn.execute("RELEASE write")
-            if isinstance(exc, sqlite3.Error):
-                return None, _write_failed(exc)
-            return None, exc
-        await conn.execute("RELEASE write")
-        return value, None
-
-    async def _rollback(self) -> None:
-        try:
-            await self._writer.execute("ROLLBACK")
-        except (sqlite3.Error, ValueError):
-            # SQLite may have rolled back by itself (after some I/O errors),
-            # or the connection is gone; the error that got us here is the
-            # one worth reporting.
-            _log.debug("rollback failed", exc_info=True)
-
     def _fail_queued(self) -> None:
         while True:
             try:
@@ -1404,17 +1372,23 @@ class SqliteStore(Store):
 
 async def _connect_both(
     path: str, busy_timeout: float, synchronous: Synchronous
-) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
-    writer = await _connect(path, busy_timeout)
+) -> tuple[WriterThread, aiosqlite.Connection]:
+    # the migrations run on a connection of their own, closed before the
+    # writer's thread opens the one that writes from then on
+    conn = await _connect(path, busy_timeout)
     try:
-        rows = await _fetch(writer, "PRAGMA journal_mode = WAL")
+        rows = await _fetch(conn, "PRAGMA journal_mode = WAL")
         if rows[0][0] != "wal":
             raise StoreError(f"{path} cannot use a write-ahead log; give a file")
-        await writer.execute(f"PRAGMA synchronous = {synchronous}")
-        found, reached = await migrate(writer)
+        found, reached = await migrate(conn)
         if found != reached:
             _log.info("database %s migrated from version %d", path, found)
+    finally:
+        await conn.close()
 
+    writer = WriterThread(path, busy_timeout, synchronous)
+    try:
+        await writer.open()
         reader = await _connect(path, busy_timeout)
         try:
             await reader.execute("PRAGMA query_only = ON")
@@ -1454,6 +1428,54 @@ async def _fetch(
     conn: aiosqlite.Connection, sql: str, parameters: Iterable[object] = ()
 ) -> list[sqlite3.Row]:
     return list(await conn.execute_fetchall(sql, parameters))
+
+
+def _fetch_now(
+    conn: sqlite3.Connection, sql: str, parameters: Iterable[object] = ()
+) -> list[Any]:
+    return conn.execute(sql, tuple(parameters)).fetchall()
+
+
+# -- in the writer's thread
+
+
+def _find_messages(
+    conn: sqlite3.Connection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], MessageRecord]:
+    pairs = ", ".join(["(?, ?)"] * len(keys))
+    rows = _fetch_now(
+        conn,
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+        f" WHERE (sender, client_msg_id) IN (VALUES {pairs})",
+        [value for key in keys for value in key],
+    )
+    records = (_message(row) for row in rows)
+    return {(r.sender, r.client_msg_id): r for r in records}
+
+
+def _run_call(conn: sqlite3.Connection, call: _Call[Any]) -> _Outcome:
+    conn.execute("SAVEPOINT write")
+    try:
+        value = call.run(conn)
+    except Exception as exc:
+        # Undo this write alone. Should SQLite have ended the whole
+        # transaction, this fails and so does the batch.
+        conn.execute("ROLLBACK TO write")
+        conn.execute("RELEASE write")
+        if isinstance(exc, sqlite3.Error):
+            return None, _write_failed(exc)
+        return None, exc
+    conn.execute("RELEASE write")
+    return value, None
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        # SQLite may have rolled back by itself (after some I/O errors);
+        # the error that got us here is the one worth reporting.
+        _log.debug("rollback failed", exc_info=True)
 
 
 def _settle(
