@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,13 +52,15 @@ def params(raw: object, required: set[str], optional: set[str]) -> dict[str, Any
     return {key: value for key, value in raw.items() if value is not None}
 
 
+# control characters (Unicode category Cc) and lone surrogates (Cs)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# the same, but for line feeds and tabs
+_CONTROLS_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _has_controls(value: str, *, lines: bool) -> bool:
-    for char in value:
-        if lines and char in "\n\t":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            return True
-    return False
+    found = (_CONTROLS_BUT_LINES if lines else _CONTROLS).search(value)
+    return found is not None
 
 
 def name(value: object, what: str) -> str:
