@@ -59,7 +59,11 @@ bench: $(PY_STAMP)
 	$(BIN)/python -m bench.calls
 	$(BIN)/python -m bench.resume
 	$(BIN)/python -m bench.websocket
-	$(BIN)/python -m bench.loadtest --scenario chat-day
+	$(BIN)/python -m bench.loadtest --scenario chat-day --docs docs/performance.md
+	$(BIN)/python -m bench.loadtest --scenario burst --servers lgserver,bare \
+		--docs docs/performance.md
+	$(BIN)/python -m bench.loadtest --scenario churn --servers lgserver \
+		--docs docs/performance.md
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -10,9 +10,10 @@ same generators. A line a step shows the progress; the last line sums up
 lgserver's capacity, its latency there, its losses and its ratios to the
 baselines. ``--servers`` picks which run (lgserver always does).
 ``--json FILE`` writes every figure, ``--html FILE`` a page of plots
-(:mod:`bench.loadtest.report`). The exit status is 0 once the run is
-measured, whatever the figures; 2 for a bad scenario or command line, 1
-if a server or generator failed.
+(:mod:`bench.loadtest.report`), ``--docs PAGE`` the figures into their
+section of ``docs/performance.md`` (:mod:`bench.loadtest.docs`). The exit
+status is 0 once the run is measured, whatever the figures; 2 for a bad
+scenario or command line, 1 if a server or generator failed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from bench._server import write_certificate
 
+from .docs import update_page
 from .report import render_html
 from .runner import StepFailed, Target, capacity_search, generator_count
 from .scenario import ScenarioError, load_scenario
@@ -115,11 +117,11 @@ def ratios(servers: dict[str, Any]) -> dict[str, Any]:
         if kind == "lgserver":
             continue
         entry: dict[str, Any] = {
-            "capacity": (
-                round(ours["capacity"] / theirs["capacity"], 3)
-                if theirs["capacity"]
-                else None
+            "capacity": _ratio(ours["capacity"], theirs["capacity"]),
+            "delivered": _ratio(
+                ours["delivered_at_capacity"], theirs["delivered_at_capacity"]
             ),
+            "theirs_at_least": theirs["held"],
             "steps": [],
         }
         by_rate = {step["rate"]: step for step in theirs["steps"]}
@@ -182,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, help="write a report page here")
     parser.add_argument("--generators", type=int, help="generator processes")
     parser.add_argument(
+        "--docs", type=Path, help="put the figures into this page (performance.md)"
+    )
+    parser.add_argument(
         "--servers",
         default=",".join(KINDS),
         help=f"which servers, comma-separated (of {', '.join(KINDS)})",
@@ -204,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.html is not None:
         args.html.write_text(render_html(report), encoding="utf-8")
+    if args.docs is not None:
+        shown = ["python -m bench.loadtest", f"--scenario {args.scenario}"]
+        if args.servers != ",".join(KINDS):
+            shown.append(f"--servers {args.servers}")
+        update_page(args.docs, report, " ".join(shown))
     print(summary_line(report), flush=True)
     return 0
 

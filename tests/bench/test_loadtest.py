@@ -14,6 +14,7 @@ import pytest
 from bench._server import write_certificate
 from bench.loadtest import baseline_bare as bare
 from bench.loadtest.__main__ import main, measure, summary_line
+from bench.loadtest.docs import update_page
 from bench.loadtest.generator import Tally
 from bench.loadtest.links import BareLink, CallFailed, LinkClosed, SocketIOLink
 from bench.loadtest.report import chart, render_html
@@ -292,3 +293,72 @@ def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
     written = tmp_path / "report.json"
     written.write_text(json.dumps(report))
     assert json.loads(written.read_text())["scenario"]["name"] == "smoke"
+
+
+# -- the figures in docs/performance.md
+
+
+def _server(capacity: float, held: bool, delivered: float) -> dict[str, Any]:
+    step = {
+        "rate": capacity,
+        "held": True,
+        "delivered_per_s": delivered,
+        "latency_ms": {"p50": 1.5, "p99": 20.25},
+        "server_cpu_percent": 50.0,
+        "server_rss_bytes": 100 * 2**20,
+        "lost": 0,
+        "duplicated": 0,
+        "drops": 3,
+        "reconnects": 3,
+        "received": 1000,
+    }
+    return {
+        "capacity": capacity,
+        "delivered_at_capacity": delivered,
+        "steps": [step],
+        "held": held,
+    }
+
+
+def _report(started: float) -> dict[str, Any]:
+    return {
+        "scenario": {
+            "name": "chat-day",
+            "description": "steady arrivals",
+            "p99_target_ms": 50.0,
+        },
+        "generators": 1,
+        "machine": {"python": "3.11.7", "cpus": 2},
+        "started": started,
+        "seconds": 300.0,
+        "servers": {
+            "lgserver": _server(60.0, False, 900.0),
+            "bare": _server(160.0, True, 2400.0),
+            "socketio": _server(20.0, False, 300.0),
+        },
+        "ratios": {
+            "lgserver/bare": {"delivered": 0.375, "theirs_at_least": True},
+            "lgserver/socketio": {"delivered": 3.0, "theirs_at_least": False},
+        },
+    }
+
+
+def test_the_figures_replace_their_own_section_only(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text("# Performance\n\nWritten by hand.\n", encoding="utf-8")
+    update_page(page, _report(0.0), "python -m bench.loadtest --scenario chat-day")
+    first = page.read_text(encoding="utf-8")
+    assert first.startswith("# Performance\n\nWritten by hand.\n\n")
+    assert "| lgserver | 60 | 900 | 1.5 | 20.25 | 50% | 100 | 0 | 0 |" in first
+    assert "| bare uvloop fan-out | 160+ | 2,400 |" in first
+    assert "| python-socketio | 3.00 | at least 3 | met |" in first
+    assert "| bare uvloop fan-out | 0.38 | at least 0.5 | not met (the" in first
+    assert "3 connections cut by the generators" in first
+    assert "1970-01-01 00:00 UTC" in first
+
+    page.write_text(first + "\nMore by hand.\n", encoding="utf-8")
+    update_page(page, _report(86400.0), "python -m bench.loadtest")
+    second = page.read_text(encoding="utf-8")
+    assert second.count("<!-- bench.loadtest chat-day: generated -->") == 1
+    assert "1970-01-02 00:00 UTC" in second and "1970-01-01" not in second
+    assert second.endswith("\nMore by hand.\n")
