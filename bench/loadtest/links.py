@@ -35,6 +35,11 @@ from . import baseline_bare as bare
 __all__ = ["BareLink", "CallFailed", "LgLink", "Link", "LinkClosed", "SocketIOLink"]
 
 
+#: The message classes of every session of a generator: one registry, as
+#: in the server, so that what it derives from a trait table is derived once.
+REGISTRY = Registry()
+
+
 class CallFailed(Exception):
     """The server answered a call with an error ``code``."""
 
@@ -90,7 +95,7 @@ class LgLink(Link):
         self.client = Client(
             "127.0.0.1",
             port,
-            registry=Registry(),
+            registry=REGISTRY,
             build="loadtest",
             auth=auth,
             ssl_context=context,
