@@ -132,7 +132,7 @@ class _Caller(_Pump):
         self._session = ClientSession(
             registry,
             build="bench",
-            auth={"visitor": "c"},
+            auth={"visitor": "calls-visitor-00000001"},
             config=SessionConfig(ack_delay=0.02),
         )
         self._ids = 0

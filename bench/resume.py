@@ -56,7 +56,7 @@ async def _samples(port: int, cert_file: Path, count: int) -> list[float]:
         port,
         registry=Registry(),
         build="bench",
-        auth={"visitor": "resume"},
+        auth={"visitor": "resume-visitor-0000001"},
         ssl_context=client_context(cert_file),
         server_hostname="localhost",
     )

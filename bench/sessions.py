@@ -142,7 +142,7 @@ async def _open(
     async def one(index: int) -> _Visitor:
         async with gate:
             _, visitor = await loop.create_connection(
-                lambda: _Visitor(registry, f"v{index}"),
+                lambda: _Visitor(registry, f"visitor-{index:014}"),
                 "127.0.0.1",
                 port,
                 ssl=context,

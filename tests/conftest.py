@@ -1,5 +1,5 @@
 """Fixtures shared by the tests of the network parts: a real certificate
-and the TLS contexts of both ends."""
+and the TLS contexts of both ends; visitor ids that the server accepts."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from lgserver.security.visitors import VISITOR_ID_MIN, is_visitor_id
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,15 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
         )
     )
     return Certificate(cert_file, key_file)
+
+
+def visitor_id(label: str) -> str:
+    """A visitor id the server accepts, made of ``label`` (letters, digits
+    and ``-``) padded with ``_`` to the shortest length allowed: the same
+    label gives the same id, different labels different ids."""
+    if "_" in label:
+        raise ValueError("a label of a visitor id has no '_'")
+    made = label.ljust(VISITOR_ID_MIN, "_")
+    if not is_visitor_id(made):
+        raise ValueError(f"no visitor id can be made of {label!r}")
+    return made

@@ -34,6 +34,7 @@ from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.messages import ErrorCode
 
+from .conftest import visitor_id
 from .transport.test_webtransport import RawSession
 
 LGSERVER = [sys.executable, "-m", "lgserver"]
@@ -265,7 +266,7 @@ async def test_no_acknowledged_message_is_lost_to_sigkill(tmp_path: Path) -> Non
     process = start_storing_server(data_dir, port)
     running = Running(data_dir, port, process)
     try:
-        senders = [Sender(running, f"visitor-{n:02}") for n in range(6)]
+        senders = [Sender(running, visitor_id(f"visitor-{n:02}")) for n in range(6)]
         tasks = [asyncio.create_task(s.run()) for s in senders]
         while sum(len(s.answered) for s in senders) < 3000:
             await asyncio.sleep(0.01)

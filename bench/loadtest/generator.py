@@ -38,6 +38,8 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
+from lgserver.security.visitors import VISITOR_ID_MIN
+
 from .links import BareLink, CallFailed, LgLink, Link, LinkClosed, SocketIOLink
 from .scenario import TRANSPORTS, Scenario
 from .servers import PASSWORD, department
@@ -298,7 +300,10 @@ class _Customer:
     def __init__(self, generator: _Generator, number: int) -> None:
         self.generator = generator
         plan = generator.plan
-        self.visitor = f"visitor-{plan.step}-{plan.index}-{number}"
+        # an id the daemon accepts (lgserver.security.visitors): the
+        # customer's own name, padded to the shortest length allowed
+        label = f"visitor-{plan.step}-{plan.index}-{number}"
+        self.visitor = label.ljust(VISITOR_ID_MIN, "_")
         self.accepted = asyncio.Event()
         self.all_received = asyncio.Event()
         self.received = 0

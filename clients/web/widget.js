@@ -52,7 +52,9 @@
   };
   var VISITOR_KEY = "lgserver.visitor";
   var DISMISSED_KEY = "lgserver.invite.dismissed";
-  var VISITOR = /^[A-Za-z0-9_-]{8,64}$/;
+  // what the server accepts as a visitor id (docs/protocol.md 6.8): no
+  // fewer characters than are made here, so that none can be guessed
+  var VISITOR = /^[A-Za-z0-9_-]{22,64}$/;
   var ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   var MAX_INVITE_AFTER = 86400;
 

@@ -38,14 +38,14 @@ from lgserver.protocol.codec import Registry
 from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.messages import Event
 from lgserver.protocol.session import SessionConfig
-from lgserver.security import hash_password
+from lgserver.security import VISITOR_ID_RULE, hash_password
 from lgserver.server.auth import StoreAuthenticator
 from lgserver.server.hub import Hub, HubLimits
 from lgserver.store import SqliteStore
 from lgserver.store.interface import CannedKind, Role, Routing
 from lgserver.transport.stream import StreamConnection
 
-from ..conftest import Certificate
+from ..conftest import Certificate, visitor_id
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -245,7 +245,7 @@ class Server:
         self.peers.append(peer)
         return peer
 
-    async def customer(self, visitor: str = "visitor-1") -> Peer:
+    async def customer(self, visitor: str = visitor_id("visitor-1")) -> Peer:
         return await self.connect(visitor=visitor)
 
     async def operator(
@@ -501,7 +501,7 @@ async def test_a_chat_from_its_placing_to_its_end(server: Server) -> None:
     await ann.call("chat.redirect", {"chat": chat, "url": "https://shop.example/help"})
     assert (await customer.event("chat.redirect"))["url"] == "https://shop.example/help"
     customer_info = await ann.call("chat.customer", {"chat": chat})
-    assert customer_info["visitor"] == "visitor-1"
+    assert customer_info["visitor"] == visitor_id("visitor-1")
     assert customer_info["address"] == "127.0.0.1" and customer_info["history"] == []
 
     # transfer to bob with a note: the customer is told, history kept
@@ -704,7 +704,7 @@ async def test_the_operator_is_told_when_the_customer_leaves(server: Server) -> 
     assert (await ann.event("chat.ended")) == {"chat": chat, "outcome": "served"}
 
     # a customer whose session ends: the same
-    other = await server.customer("visitor-2")
+    other = await server.customer(visitor_id("visitor-2"))
     second = (await other.call("chat.place", {"department": "sales"}))["chat"]
     await ann.event("queue.offer", timeout=5)
     await ann.call("chat.accept", {"chat": second})
@@ -745,7 +745,7 @@ async def test_a_banned_customer_is_refused(server: Server) -> None:
     assert stored is not None and stored.outcome == "banned"
     bans = await server.store.list_bans()
     assert [(b.id, b.visitor, b.address) for b in bans] == [
-        (result["ban"], "visitor-1", "127.0.0.1")
+        (result["ban"], visitor_id("visitor-1"), "127.0.0.1")
     ]
     audit = await server.store.list_audit()
     assert audit[-1].action == "chat.ban" and audit[-1].actor == "ann"
@@ -754,19 +754,19 @@ async def test_a_banned_customer_is_refused(server: Server) -> None:
     status = await customer.call("chat.status")
     assert status == {"available": False, "banned": True, "departments": []}
     widget = await server.service.widget_status(
-        "https://shop.example", "sales", "visitor-1", "10.1.1.1"
+        "https://shop.example", "sales", visitor_id("visitor-1"), "10.1.1.1"
     )
     # the button shows the service as unavailable rather than nothing
     assert widget == {"available": False, "banned": True, "departments": []}
     # the address is banned too, whatever the visitor id
-    stranger = await server.customer("visitor-9")
+    stranger = await server.customer(visitor_id("visitor-9"))
     await stranger.fails(1001, "chat.place", {"department": "sales"})
 
 
 async def test_forged_ids_wrong_principals_and_bad_params(server: Server) -> None:
     customer, ann, chat = await accepted_chat(server)
     bob = await server.operator("bob")
-    other = await server.customer("visitor-2")
+    other = await server.customer(visitor_id("visitor-2"))
 
     # another customer's chat, or an id that never was, looks the same
     for forged in (chat, "not-a-chat"):
@@ -814,7 +814,9 @@ async def test_forged_ids_wrong_principals_and_bad_params(server: Server) -> Non
     await other.fails(400, "chat.place", {"department": "sales", "language": "../"})
     await other.fails(400, "chat.place", {"department": "sales", "name": "a\nb"})
     await other.fails(404, "chat.place", {"department": "nowhere"})
-    await customer.fails(1003, "chat.place", {"department": "sales"})
+    # the same customer again: the chat they have, not a second one
+    again = await customer.call("chat.place", {"department": "sales"})
+    assert again["chat"] == chat and again["rejoined"] is True
     await customer.fails(400, "chat.transcript", {"chat": chat, "email": "bad\r\n"})
     await ann.fails(400, "operator.status", {"status": "busy"})
     await ann.fails(400, "chat.transfer", {"chat": chat})
@@ -879,7 +881,7 @@ async def test_operators_see_each_other_and_transfer_to_a_department(
 
 async def test_widget_status(server: Server) -> None:
     status = await server.service.widget_status(
-        "https://shop.example", None, "visitor-1", "10.1.1.1"
+        "https://shop.example", None, visitor_id("visitor-1"), "10.1.1.1"
     )
     assert status == {
         "available": False,
@@ -907,7 +909,9 @@ async def widget_status(
         "127.0.0.1", port, ssl=context, server_hostname="localhost"
     )
     writer.write(
-        b"GET /widget/status?visitor=visitor-0001 HTTP/1.1\r\n"
+        b"GET /widget/status?visitor="
+        + visitor_id("visitor-0001").encode()
+        + b" HTTP/1.1\r\n"
         b"Host: localhost\r\nOrigin: " + origin.encode() + b"\r\n"
         b"Connection: close\r\n\r\n"
     )
@@ -941,7 +945,10 @@ async def test_the_daemon_serves_live_chat(tmp_path: Path) -> None:
         assert b"access-control-allow-origin" not in head.lower()
         # a banned visitor's page is answered, for the button to say so
         await daemon.store.add_ban(
-            visitor="visitor-0001", reason="abuse", created_by="root", seconds=60
+            visitor=visitor_id("visitor-0001"),
+            reason="abuse",
+            created_by="root",
+            seconds=60,
         )
         head, body = await widget_status(daemon.port, context, "https://shop.example")
         assert head.startswith(b"HTTP/1.1 200 ")
@@ -956,7 +963,7 @@ async def test_the_daemon_serves_live_chat(tmp_path: Path) -> None:
             daemon.port,
             registry=Registry(),
             build="test",
-            auth={"visitor": "visitor-1"},
+            auth={"visitor": visitor_id("visitor-1")},
             ssl_context=Certificate(
                 daemon.certificate.cert_file, daemon.certificate.key_file
             ).client_context(),
@@ -1014,9 +1021,11 @@ async def test_chats_a_crash_left_open_end_at_the_start(make_server: Factory) ->
     async def crashed(store: SqliteStore) -> None:
         # what a server killed with SIGKILL leaves: a chat being served
         # and a call waiting, neither ended
-        served = await store.create_chat("sales", "visitor-1", customer_name="Zoé")
+        served = await store.create_chat(
+            "sales", visitor_id("visitor-1"), customer_name="Zoé"
+        )
         await store.hand_over(served.id, "ann")
-        waiting = await store.create_chat("sales", "visitor-2")
+        waiting = await store.create_chat("sales", visitor_id("visitor-2"))
         opened.extend([served.id, waiting.id])
 
     server = await make_server(prepare=crashed)
@@ -1026,7 +1035,7 @@ async def test_chats_a_crash_left_open_end_at_the_start(make_server: Factory) ->
         assert record.outcome == "interrupted"
 
     # the customer's next call is a new one, and their history is right
-    customer = await server.customer("visitor-1")
+    customer = await server.customer(visitor_id("visitor-1"))
     ann = await server.operator("ann")
     chat = (await customer.call("chat.place", {"department": "sales"}))["chat"]
     assert chat not in opened
@@ -1094,7 +1103,7 @@ async def test_an_operators_new_settings_apply_to_the_console_open(
     server: Server,
 ) -> None:
     _, ann, chat = await accepted_chat(server)
-    other = await server.customer("visitor-2")
+    other = await server.customer(visitor_id("visitor-2"))
     waiting = (await other.call("chat.place", {"department": "sales"}))["chat"]
     await ann.event("queue.offer")
 
@@ -1111,7 +1120,7 @@ async def test_an_operators_new_settings_apply_to_the_console_open(
     assert [c["chat"] for c in state["chats"]] == [chat]
     await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "still here"})
     # at her cap now: a support call waits for someone else
-    third = await server.customer("visitor-3")
+    third = await server.customer(visitor_id("visitor-3"))
     await third.call("chat.place", {"department": "support"})
     assert "queue.offer" not in [e.name for e in await ann.settle()]
 
@@ -1120,7 +1129,7 @@ async def test_a_cap_below_the_chats_held_is_reached_as_they_end(
     server: Server,
 ) -> None:
     _, ann, chat = await accepted_chat(server)
-    second = await server.customer("visitor-2")
+    second = await server.customer(visitor_id("visitor-2"))
     other = (await second.call("chat.place", {"department": "sales"}))["chat"]
     await ann.event("queue.offer", timeout=5)
     await ann.call("chat.accept", {"chat": other})
@@ -1131,7 +1140,7 @@ async def test_a_cap_below_the_chats_held_is_reached_as_they_end(
     await ann.call("chat.end", {"chat": chat})
     assert (await ann.call("operator.state"))["max_chats"] == 1
     # her one slot is taken: a new call is not offered to her
-    third = await server.customer("visitor-3")
+    third = await server.customer(visitor_id("visitor-3"))
     await third.call("chat.place", {"department": "sales"})
     names = [e.name for e in await ann.settle()]
     assert "queue.offer" not in names
@@ -1227,16 +1236,39 @@ async def test_a_reloaded_window_takes_its_chat_up_again(server: Server) -> None
         await proxy.close()
 
 
-async def test_a_short_visitor_id_never_takes_a_chat_up_again(
+async def test_a_visitor_id_that_could_be_guessed_is_refused_at_hello(
     server: Server,
 ) -> None:
-    first = await server.customer("visitor-1")
+    first = await server.customer(VISITOR)
     chat = (await first.call("chat.place", {"department": "sales"}))["chat"]
-    other = await server.customer("visitor-1")
-    assert "chat" not in await other.call("chat.status")
-    await other.fails(1003, "chat.place", {"department": "sales"})
+    # short, not URL-safe, too long: the connection is closed before any
+    # call, so no forged id comes near the chat
+    for forged in (VISITOR[:-1], "visitor-1", VISITOR[:-1] + "+", VISITOR * 3):
+        with pytest.raises(SessionClosed) as closed:
+            await server.customer(forged)
+        assert closed.value.code == CloseCode.AUTH_FAILED
+        assert closed.value.reason == VISITOR_ID_RULE
     # nor does another visitor's id learn anything of it
-    stranger = await server.customer(VISITOR)
+    stranger = await server.customer(visitor_id("stranger"))
     assert "chat" not in await stranger.call("chat.status")
     placed = await stranger.call("chat.place", {"department": "sales"})
     assert placed["chat"] != chat and "rejoined" not in placed
+    # while the id itself, in a new session, takes the chat up
+    again = await server.customer(VISITOR)
+    assert (await again.call("chat.status"))["chat"]["chat"] == chat
+
+
+async def test_a_second_call_placed_while_one_is_placed_waits_for_none(
+    server: Server,
+) -> None:
+    customer = await server.customer(VISITOR)
+    answers = await asyncio.gather(
+        customer.call("chat.place", {"department": "sales"}),
+        customer.call("chat.place", {"department": "sales"}),
+        return_exceptions=True,
+    )
+    placed = [a for a in answers if isinstance(a, dict)]
+    refused = [a for a in answers if isinstance(a, RemoteCallError)]
+    assert len(placed) == 1 and "rejoined" not in placed[0]
+    assert [error.code for error in refused] == [1003]
+    assert len(await server.store.list_visitor_chats(VISITOR)) == 1

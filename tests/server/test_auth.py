@@ -20,6 +20,7 @@ from lgserver.protocol.errors import CloseCode
 from lgserver.protocol.messages import ErrorCode, Hello
 from lgserver.security import LoginThrottle, hash_password
 from lgserver.security.captcha import CaptchaChallenges
+from lgserver.security.visitors import VISITOR_ID_RULE
 from lgserver.server.auth import StoreAuthenticator, register_auth_methods
 from lgserver.server.hub import CallContext, CallFailed, Hub, Principal
 from lgserver.store.interface import Role
@@ -29,6 +30,7 @@ REFUSED = (CloseCode.AUTH_FAILED, "wrong name or password")
 ANN = {"name": "ann", "password": "s3cret pass"}
 WRONG = {"name": "ann", "password": "wrong"}
 HERE, THERE = "192.0.2.1", "198.51.100.7"
+VISITOR = "Qx3_vT9kLm2-Zp8RwY5nAe"  # as the widget makes them: 22 of 64
 
 
 class Clock:
@@ -102,8 +104,8 @@ async def test_operators_and_customers_are_recognised(world: World) -> None:
     assert await world.login({**ANN, "name": "ANN"}) == (
         Principal("operator", "ann", "Ann", "password")
     )
-    assert await world.login({"visitor": "v-1234abcd"}) == (
-        Principal("customer", "v-1234abcd", via="visitor")
+    assert await world.login({"visitor": VISITOR}) == (
+        Principal("customer", VISITOR, via="visitor")
     )
 
 
@@ -136,7 +138,7 @@ async def test_refusals_say_the_same(world: World, auth: Any) -> None:
         {**ANN, "captcha": "ABCDE"},
         {**ANN, "captcha": {"id": "x"}},
         {**ANN, "captcha": {"id": "x", "answer": 1}},
-        {"visitor": "v-1234abcd", "captcha": {"id": "x", "answer": "y"}},
+        {"visitor": VISITOR, "captcha": {"id": "x", "answer": "y"}},
     ],
 )
 async def test_malformed_credentials_are_refused(world: World, auth: Any) -> None:
@@ -146,12 +148,59 @@ async def test_malformed_credentials_are_refused(world: World, auth: Any) -> Non
     assert world.decide.throttle.failures("ann", HERE) == 0
 
 
+@pytest.mark.parametrize(
+    "visitor",
+    [
+        "",
+        VISITOR[:-1],
+        "v-1234abcd",
+        VISITOR + "=",
+        VISITOR[:-1] + "+",
+        VISITOR[:-1] + "é",
+        VISITOR + " ",
+        "x" * 65,
+        12345678901234567890123,
+        None,
+    ],
+    ids=[
+        "empty",
+        "21 characters",
+        "short",
+        "padding",
+        "plus",
+        "accent",
+        "space",
+        "65 characters",
+        "a number",
+        "null",
+    ],
+)
+async def test_a_visitor_id_that_could_be_guessed_is_refused(
+    world: World, visitor: Any
+) -> None:
+    assert await world.login({"visitor": visitor}) == (
+        CloseCode.AUTH_FAILED,
+        VISITOR_ID_RULE,
+    )
+
+
+@pytest.mark.parametrize(
+    "visitor", [VISITOR, "A" * 22, "-_" * 32], ids=["widget", "22", "64"]
+)
+async def test_a_visitor_id_of_22_to_64_url_safe_characters_is_accepted(
+    world: World, visitor: str
+) -> None:
+    assert await world.login({"visitor": visitor}) == (
+        Principal("customer", visitor, via="visitor")
+    )
+
+
 async def test_logins_are_audited(world: World) -> None:
     await world.login(ANN)
     await world.login(WRONG, THERE)
     await world.login({"name": "nobody", "password": "x"})
     await world.login({"name": "bob", "password": "another one"})
-    await world.login({"visitor": "v-1234abcd"})  # customers are not
+    await world.login({"visitor": VISITOR})  # customers are not
     assert await world.audit() == [
         ("ann", "login", {"via": "password", "address": HERE}),
         (
@@ -278,7 +327,7 @@ async def test_the_delay_does_not_hold_up_other_logins(tmp_path: Path) -> None:
         assert not waiting.done()
         # meanwhile others log in
         others = asyncio.gather(
-            decide(hello(ANN), THERE), decide(hello({"visitor": "v-abcdefgh"}), HERE)
+            decide(hello(ANN), THERE), decide(hello({"visitor": VISITOR}), HERE)
         )
         accepted = await asyncio.wait_for(others, 10)
         assert all(isinstance(principal, Principal) for principal in accepted)
@@ -420,7 +469,7 @@ async def test_nobody_revokes_another_users_token(world: World) -> None:
     token, _ = await issue(world)
     await world.store.create_user("carol", hash_password("x" * 8), Role.ADMIN, "C")
     carol = Principal("admin", "carol", "C", "password")
-    for who in (carol, Principal("customer", "v-1234abcd", via="visitor")):
+    for who in (carol, Principal("customer", VISITOR, via="visitor")):
         with pytest.raises(CallFailed) as refused:
             await world.decide.revoke_token(who, token)
         assert refused.value.code == ErrorCode.NOT_FOUND
@@ -443,7 +492,7 @@ async def test_tokens_end_with_a_new_password_or_a_disabled_user(
 async def test_only_a_password_login_gets_a_token(world: World) -> None:
     token, _ = await issue(world)
     by_token = await world.login({"token": token})
-    for principal in (by_token, Principal("customer", "v-1234abcd", via="visitor")):
+    for principal in (by_token, Principal("customer", VISITOR, via="visitor")):
         with pytest.raises(CallFailed) as refused:
             await world.decide.issue_token(principal, "")
         assert refused.value.code == ErrorCode.FORBIDDEN

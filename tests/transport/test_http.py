@@ -31,12 +31,15 @@ from lgserver.protocol.events import MessageReceived, SessionEnded, SessionEstab
 from lgserver.protocol.messages import Call, Hello, Result
 from lgserver.protocol.session import ClientSession, SessionConfig
 from lgserver.security.captcha import CaptchaChallenges
+from lgserver.security.visitors import VISITOR_ID_RULE
 from lgserver.server.hub import CallContext, Hub, Principal
 from lgserver.transport import http as http_module
 from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
-from ..conftest import Certificate
+from ..conftest import Certificate, visitor_id
+
+VISITOR = visitor_id("shopper")
 
 registry = Registry()
 
@@ -604,7 +607,7 @@ def asked(server: Server) -> list[tuple[Any, ...]]:
 async def test_the_widget_status_answers_allowed_origins_only(
     server: Server, asked: list[tuple[Any, ...]]
 ) -> None:
-    path = "/widget/status?department=sales&visitor=abcdefgh12345678"
+    path = f"/widget/status?department=sales&visitor={VISITOR}"
     status, headers, body = await http(
         server, get(path, "Origin: https://shop.example")
     )
@@ -615,7 +618,7 @@ async def test_the_widget_status_answers_allowed_origins_only(
     answer = json.loads(body)
     assert answer["allowed"] is True
     assert answer["departments"][0]["staffed"] is True
-    assert asked == [("https://shop.example", "sales", "abcdefgh12345678", "127.0.0.1")]
+    assert asked == [("https://shop.example", "sales", VISITOR, "127.0.0.1")]
 
     # another origin learns nothing, and its browser may not read the answer
     status, headers, body = await http(
@@ -633,20 +636,34 @@ async def test_the_widget_status_answers_allowed_origins_only(
 
 
 @pytest.mark.parametrize(
-    ("query", "status"),
+    ("query", "status", "error"),
     [
-        ("visitor=short", 400),
-        ("visitor=abcdefgh12345678%3Cscript", 400),
-        ("department=sales", 400),
-        ("department=a%0Ab&visitor=abcdefgh12345678", 400),
-        ("department=" + "d" * 65 + "&visitor=abcdefgh12345678", 400),
-        ("department=closed&visitor=abcdefgh12345678", 403),
-        ("department=broken&visitor=abcdefgh12345678", 500),
+        ("visitor=" + VISITOR[:-1], 400, VISITOR_ID_RULE),
+        (f"visitor={VISITOR}%3Cscript", 400, VISITOR_ID_RULE),
+        ("visitor=" + "v" * 65, 400, VISITOR_ID_RULE),
+        ("department=sales", 400, VISITOR_ID_RULE),
+        (f"department=a%0Ab&visitor={VISITOR}", 400, "bad department"),
+        ("department=" + "d" * 65 + f"&visitor={VISITOR}", 400, "bad department"),
+        (f"department=closed&visitor={VISITOR}", 403, None),
+        (f"department=broken&visitor={VISITOR}", 500, "internal error"),
     ],
-    ids=["short", "markup", "no visitor", "control", "long", "refused", "failing"],
+    ids=[
+        "short",
+        "markup",
+        "long visitor",
+        "no visitor",
+        "control",
+        "long department",
+        "refused",
+        "failing",
+    ],
 )
 async def test_a_bad_widget_status_request_gets_a_clear_error(
-    server: Server, asked: list[tuple[Any, ...]], query: str, status: int
+    server: Server,
+    asked: list[tuple[Any, ...]],
+    query: str,
+    status: int,
+    error: str | None,
 ) -> None:
     got, headers, body = await http(
         server, get(f"/widget/status?{query}", "Origin: https://shop.example")
@@ -654,7 +671,7 @@ async def test_a_bad_widget_status_request_gets_a_clear_error(
     assert got == status
     assert headers["content-type"] == "application/json"
     assert headers["access-control-allow-origin"] == "https://shop.example"
-    assert isinstance(json.loads(body), dict)
+    assert json.loads(body).get("error") == error
     # and the server serves on
     assert (await http(server, get("/healthz")))[0] == 200
 
@@ -662,6 +679,6 @@ async def test_a_bad_widget_status_request_gets_a_clear_error(
 async def test_without_a_chat_service_there_is_no_widget_status(
     server: Server,
 ) -> None:
-    path = "/widget/status?visitor=abcdefgh12345678"
+    path = f"/widget/status?visitor={VISITOR}"
     status, _, _ = await http(server, get(path, "Origin: https://shop.example"))
     assert status == 404

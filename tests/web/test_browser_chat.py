@@ -29,7 +29,7 @@ from lgserver.server.hub import CallContext, CallFailed, Hub, Principal
 from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
-from ..conftest import Certificate
+from ..conftest import Certificate, visitor_id
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -38,6 +38,7 @@ WEB = ROOT / "clients" / "web"
 MSGPACK = ROOT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
 CHROMIUM = "/usr/bin/chromium"
 SHOP = "https://shop.example"
+VISITOR = visitor_id("abcdefgh12345678")
 DEPARTMENTS = [
     {"name": "sales", "title": "Sales", "staffed": True},
     {"name": "support", "title": "Support", "staffed": False},
@@ -201,7 +202,7 @@ async def test_the_chat_window_places_a_call_and_chats(
 ) -> None:
     page = await browser.page()
     await page.goto(
-        f"{service.url}/chat/?visitor=abcdefgh12345678&url="
+        f"{service.url}/chat/?visitor={VISITOR}&url="
         "https%3A%2F%2Fshop.example%2Fcart&lang=en"
     )
 
@@ -311,7 +312,7 @@ async def test_a_form_pushed_by_the_operator_is_answered(
         answered.append(params)
 
     page = await browser.page()
-    await page.goto(f"{service.url}/chat/?department=sales&visitor=abcdefgh12345678")
+    await page.goto(f"{service.url}/chat/?department=sales&visitor={VISITOR}")
     await page.wait_for_selector("#choose:not([hidden])")
     assert await page.is_hidden("#department-field"), "the department is fixed"
     await page.click("#start")

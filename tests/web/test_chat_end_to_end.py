@@ -41,6 +41,8 @@ from lgserver.security import hash_password
 from lgserver.store import SqliteStore
 from lgserver.store.interface import CannedKind, Role, Routing
 
+from ..conftest import visitor_id
+
 pytestmark = pytest.mark.timeout(60)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -601,7 +603,7 @@ async def test_a_banned_customer_sees_the_service_unavailable(
 ) -> None:
     await console(browsers, lg, "ann")
     await lg.available()
-    visitor = "banned-visitor-0001"
+    visitor = visitor_id("banned-visitor-0001")
     await lg.store.add_ban(
         visitor=visitor, reason="abuse", created_by="ann", seconds=3600
     )

@@ -1,9 +1,10 @@
 /**
  * What the chat window's address says: `/chat/?department=..&visitor=..
  * &url=..&lang=..&name=..`, as the widget builds it. Every value is
- * checked: a visitor id that is not 8 to 64 of `[A-Za-z0-9_-]` is
- * replaced by the window's own, a page URL that is not http(s) is
- * dropped. And the reader's font size, kept in localStorage.
+ * checked: a visitor id that is not 22 to 64 of `[A-Za-z0-9_-]` (what
+ * the server accepts, docs/protocol.md 6.8) is replaced by the window's
+ * own, a page URL that is not http(s) is dropped. And the reader's font
+ * size, kept in localStorage.
  *
  * @module query
  */
@@ -11,7 +12,7 @@
 import { randomId } from "../common/format.js";
 import { safeHttpUrl } from "../common/links.js";
 
-export const VISITOR = /^[A-Za-z0-9_-]{8,64}$/u;
+export const VISITOR = /^[A-Za-z0-9_-]{22,64}$/u;
 const DEPARTMENT = /^[^\u0000-\u001f\u007f]{1,64}$/u;
 const VISITOR_KEY = "lgserver.visitor";
 const SCALE_KEY = "lgserver.chat.fontScale";

@@ -13,6 +13,7 @@ import {
 } from "../chat/query.js";
 import { plain } from "../common/plain.js";
 import { clockDuration, minutesUp, randomId } from "../common/format.js";
+import { VISITOR_CASES } from "../testing/visitors.js";
 
 class MemoryStorage {
   constructor() {
@@ -29,13 +30,13 @@ class MemoryStorage {
 describe("parseQuery", () => {
   test("takes what the widget sends", () => {
     const query = parseQuery(
-      "?department=sales&visitor=abcdefgh1234&url=https%3A%2F%2Fshop.example%2Fp&lang=de-AT&name=Ann",
+      "?department=sales&visitor=Qx3_vT9kLm2-Zp8RwY5nAe&url=https%3A%2F%2Fshop.example%2Fp&lang=de-AT&name=Ann",
     );
     assert.deepEqual(
       { ...query },
       {
         department: "sales",
-        visitor: "abcdefgh1234",
+        visitor: "Qx3_vT9kLm2-Zp8RwY5nAe",
         url: "https://shop.example/p",
         lang: "de-AT",
         name: "Ann",
@@ -58,11 +59,25 @@ describe("parseQuery", () => {
 describe("visitorId and font size", () => {
   test("the given id, else the kept one, else a new kept one", () => {
     const storage = new MemoryStorage();
-    assert.equal(visitorId("abcdefgh1234", storage), "abcdefgh1234");
+    const given = "Qx3_vT9kLm2-Zp8RwY5nAe";
+    assert.equal(visitorId(given, storage), given);
     const made = visitorId(null, storage);
     assert.match(made, /^[A-Za-z0-9_-]{22}$/);
     assert.equal(visitorId(null, storage), made);
     assert.match(visitorId("bad", null), /^[A-Za-z0-9_-]{22}$/);
+  });
+
+  test("an id the server would refuse is never used", () => {
+    // docs/protocol.md 6.8: 22 to 64 of [A-Za-z0-9_-]
+    for (const [id, kept] of VISITOR_CASES) {
+      assert.equal(
+        parseQuery(`?visitor=${encodeURIComponent(id)}`).visitor,
+        kept ? id : null,
+      );
+      const used = visitorId(id, new MemoryStorage());
+      assert.equal(used === id, kept, id);
+      assert.match(used, /^[A-Za-z0-9_-]{22,64}$/);
+    }
   });
 
   test("the scale steps within bounds and is remembered", () => {

@@ -6,6 +6,8 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import vm from "node:vm";
 
+import { VISITOR_CASES } from "../testing/visitors.js";
+
 const source = readFileSync(new URL("../widget.js", import.meta.url), "utf8");
 
 function load() {
@@ -67,6 +69,17 @@ describe("visitor ids", () => {
     const storage = new MemoryStorage({ "lgserver.visitor": "<script>" });
     const id = widget.visitorId(storage, counting);
     assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+  });
+
+  test("a kept id the server would refuse is replaced", () => {
+    // docs/protocol.md 6.8: 22 to 64 of [A-Za-z0-9_-]
+    for (const [id, kept] of VISITOR_CASES) {
+      const storage = new MemoryStorage({ "lgserver.visitor": id });
+      const used = widget.visitorId(storage, counting);
+      assert.equal(used === id, kept, id);
+      assert.match(used, /^[A-Za-z0-9_-]{22,64}$/);
+      assert.equal(storage.getItem("lgserver.visitor"), used);
+    }
   });
 
   test("storage that refuses still gives an id", () => {

@@ -92,7 +92,7 @@ function show() {
 
 window.lg = {
   /** Open a session; its id, or the failure. */
-  async connect(auth = { visitor: "v-1" }) {
+  async connect(auth = { visitor: "wss-test-page-visitor1" }) {
     connection = new Connection({
       ...(await endpoint()),
       registry,

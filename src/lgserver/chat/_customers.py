@@ -35,12 +35,6 @@ logger = logging.getLogger("lgserver.chat")
 
 MAX_NAME = 100
 HOUR = 3600.0
-#: Characters a visitor id needs for its live chat to be handed back to
-#: a new session of theirs (a reloaded page): the widget makes ids of 22
-#: random characters of 64 (132 bits), and whoever holds the id speaks
-#: as the customer, so a short one, which could be guessed, never
-#: reopens a chat.
-REJOIN_MIN_VISITOR = 22
 #: Messages a page of ``chat.history`` holds.
 HISTORY_PAGE = 100
 
@@ -101,10 +95,9 @@ class Customers:
 
     def live_chat(self, person: Person) -> LiveChat | None:
         """The chat of a customer still waiting or being served, which a
-        new session of theirs takes up again; None for a visitor id too
-        short to be trusted with it."""
-        if len(person.name) < REJOIN_MIN_VISITOR:
-            return None
+        new session of theirs takes up again (whoever holds the visitor id
+        speaks as the customer: the authenticator admits none short enough
+        to be guessed, :mod:`lgserver.security.visitors`)."""
         core = self.core
         for call_id in person.calls:
             chat = core.chats.get(call_id)

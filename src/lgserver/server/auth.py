@@ -11,8 +11,9 @@ The ``auth`` map of a HELLO takes one of three forms:
   that an earlier session got from ``auth.token.issue``. A token that is
   unknown, expired or revoked gets the same answer as a wrong password.
 * ``{"visitor": ...}``: a customer, with the visitor id the widget keeps in
-  the browser (8 to 64 letters, digits, ``-`` or ``_``). Customers have no
-  account.
+  the browser. Customers have no account: the id is their only secret,
+  so one that could be guessed is refused (22 to 64 letters, digits,
+  ``-`` or ``_``; :mod:`lgserver.security.visitors`).
 
 The first two may also carry ``"captcha": {"id": ..., "answer": ...}``.
 Logins of operators and administrators are throttled by a
@@ -38,14 +39,19 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..protocol.errors import CloseCode
 from ..protocol.messages import ErrorCode, Hello
-from ..security import LoginThrottle, hash_password, verify_password_async
+from ..security import (
+    VISITOR_ID_RULE,
+    LoginThrottle,
+    hash_password,
+    is_visitor_id,
+    verify_password_async,
+)
 from ..security.captcha import CaptchaChallenges
 from ..store.errors import StoreError, UserNotFound
 from ..store.interface import Store
@@ -55,7 +61,6 @@ __all__ = ["StoreAuthenticator", "register_auth_methods"]
 
 logger = logging.getLogger("lgserver.server")
 
-_VISITOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _REFUSED = (CloseCode.AUTH_FAILED, "wrong name or password")
 _CAPTCHA = (CloseCode.CAPTCHA_REQUIRED, "solve a captcha to log in")
 # Tokens issued are 43 characters; anything far from that is no token.
@@ -121,9 +126,9 @@ class StoreAuthenticator:
         auth: dict[str, Any] = hello.auth or {}
         if set(auth) == {"visitor"}:
             visitor = auth["visitor"]
-            if isinstance(visitor, str) and _VISITOR.fullmatch(visitor):
+            if is_visitor_id(visitor):
                 return Principal("customer", visitor, via="visitor")
-            return (CloseCode.AUTH_FAILED, "malformed visitor id")
+            return (CloseCode.AUTH_FAILED, VISITOR_ID_RULE)
         captcha = auth.get("captcha")
         if captcha is not None and not _captcha_shaped(captcha):
             return (CloseCode.AUTH_FAILED, "malformed captcha")

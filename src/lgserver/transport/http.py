@@ -56,6 +56,7 @@ from ..protocol.errors import CloseCode
 from ..protocol.frames import split_frames
 from ..protocol.session import ServerSession
 from ..security.captcha import CaptchaChallenges, render_png
+from ..security.visitors import VISITOR_ID_RULE, is_visitor_id
 from ..server.hub import Hub
 
 __all__ = ["HttpConnection", "Response", "Site", "WidgetStatus"]
@@ -109,7 +110,6 @@ WidgetStatus = Callable[
     [str | None, str, str, str | None], Awaitable[Mapping[str, Any] | None]
 ]
 
-_VISITOR = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _DEPARTMENT = re.compile(r"[^\x00-\x1f\x7f]{1,64}")
 
 
@@ -276,10 +276,10 @@ class Site:
         )
         department = query.get("department", [""])[0]
         visitor = query.get("visitor", [""])[0]
-        if not _VISITOR.fullmatch(visitor) or (
-            department and not _DEPARTMENT.fullmatch(department)
-        ):
-            return self._json(400, {"error": "bad visitor or department"}, cors)
+        if not is_visitor_id(visitor):
+            return self._json(400, {"error": VISITOR_ID_RULE}, cors)
+        if department and not _DEPARTMENT.fullmatch(department):
+            return self._json(400, {"error": "bad department"}, cors)
         assert self.widget_status is not None
         try:
             answer = await self.widget_status(origin, department, visitor, address)
