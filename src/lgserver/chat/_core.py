@@ -393,7 +393,9 @@ class Core:
             task = self._start_join(person)
         if task is None:
             return
-        await asyncio.wait([task])
+        if not task.done():
+            # on every call but a console's first, done already: no wait
+            await asyncio.wait([task])
         error = None if task.cancelled() else task.exception()
         if isinstance(error, CallFailed):
             raise error
