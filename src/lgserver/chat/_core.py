@@ -38,7 +38,7 @@ from ..protocol.errors import CloseCode
 from ..protocol.messages import ErrorCode, Event
 from ..protocol.session import ServerSession
 from ..server.hub import CallFailed, Hub
-from ..store.interface import DepartmentRecord, MessageRecord, Store
+from ..store.interface import DepartmentRecord, MessageRecord, Store, UserRecord
 from . import errors
 from .events import (
     CallAccepted,
@@ -277,24 +277,7 @@ class Core:
                     if known:
                         self.retire(user.name)
                     continue
-                departments = [d for d in user.departments if d in self.departments]
-                if not known:
-                    router.add_operator(
-                        user.name,
-                        self.now(),
-                        departments=departments,
-                        cap=user.max_chats,
-                        priority=user.priority,
-                    )
-                    continue
-                router.update_operator(
-                    user.name,
-                    self.now(),
-                    departments=departments,
-                    cap=user.max_chats,
-                    priority=user.priority,
-                    gradual=True,
-                )
+                self.route_operator(user)
                 person = self.staff.get(user.name)
                 if person is not None:
                     person.display_name = user.display_name or user.name
@@ -411,29 +394,34 @@ class Core:
         for name in user.departments:
             if name not in self.departments:
                 await self.department(name)
-        departments = [d for d in user.departments if d in self.departments]
-        router = self.router
         try:
-            if user.name not in router.operators():
-                router.add_operator(
-                    user.name,
-                    self.now(),
-                    departments=departments,
-                    cap=user.max_chats,
-                    priority=user.priority,
-                )
-            else:
-                # a cap below the chats they hold is reached as they end
-                router.update_operator(
-                    user.name,
-                    self.now(),
-                    departments=departments,
-                    cap=user.max_chats,
-                    priority=user.priority,
-                    gradual=True,
-                )
+            self.route_operator(user)
         finally:
             self.after()
+
+    def route_operator(self, user: UserRecord) -> None:
+        """Give the router an operator's stored settings: a new operator
+        is added; for one it knows, a cap below the chats they hold is
+        reached as they end. Departments not known here are left out."""
+        departments = [d for d in user.departments if d in self.departments]
+        router = self.router
+        if user.name not in router.operators():
+            router.add_operator(
+                user.name,
+                self.now(),
+                departments=departments,
+                cap=user.max_chats,
+                priority=user.priority,
+            )
+        else:
+            router.update_operator(
+                user.name,
+                self.now(),
+                departments=departments,
+                cap=user.max_chats,
+                priority=user.priority,
+                gradual=True,
+            )
 
     def session_ended(self, session: ServerSession, _: object) -> None:
         """The hub ended a session: past its grace window, or closed. When

@@ -120,13 +120,7 @@ class ChatService(Core):
         for user in await self.store.list_users():
             if user.disabled or user.name in self.router.operators():
                 continue
-            self.router.add_operator(
-                user.name,
-                self.now(),
-                departments=[d for d in user.departments if d in self.departments],
-                cap=user.max_chats,
-                priority=user.priority,
-            )
+            self.route_operator(user)
         self.after()
         self._register()
         self._watch()
