@@ -30,6 +30,7 @@ from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
 from ..conftest import Certificate, visitor_id
+from .errors import gather_errors
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -159,11 +160,7 @@ class Browser:
 
     async def page(self) -> Page:
         page = await self.context.new_page()
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda m: self.errors.append(m.text) if m.type == "error" else None,
-        )
+        gather_errors(page, self.errors)
         return page
 
 

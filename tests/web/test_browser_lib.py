@@ -15,6 +15,8 @@ from typing import ClassVar
 import pytest
 from playwright.sync_api import sync_playwright
 
+from .errors import gather_errors
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
@@ -52,11 +54,7 @@ def test_shared_vectors_pass_in_chromium(base_url: str) -> None:
         )
         try:
             page = browser.new_page()
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if m.type == "error" else None,
-            )
+            gather_errors(page, errors)
             page.goto(f"{base_url}/clients/web/testing/browser.html")
             result = page.locator("#result")
             result.filter(has_text=re.compile("passed")).wait_for(timeout=60_000)

@@ -24,6 +24,7 @@ from lgserver.transport.listener import serve_tls
 from lgserver.transport.webtransport import WebTransportSession, serve_webtransport
 
 from ..conftest import Certificate
+from .errors import gather_errors
 from .test_browser_wss import CHROMIUM, MSGPACK, WEB, App, RecordingHub, Tab
 from .test_browser_wss import authenticate as visitor_authenticate
 
@@ -89,11 +90,7 @@ async def tab(app: App) -> AsyncIterator[Tab]:
             context.set_default_timeout(10_000)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if m.type == "error" else None,
-            )
+            gather_errors(page, errors)
             await page.goto(f"{app.url}/testing/wt.html")
             await page.wait_for_function("() => window.lg !== undefined")
             yield Tab(context, page, errors)

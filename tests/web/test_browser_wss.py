@@ -23,6 +23,7 @@ from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
 from ..conftest import Certificate
+from .errors import gather_errors
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -122,11 +123,7 @@ async def tab(app: App) -> AsyncIterator[Tab]:
             context.set_default_timeout(10_000)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if m.type == "error" else None,
-            )
+            gather_errors(page, errors)
             await page.goto(f"{app.url}/testing/wss.html")
             await page.wait_for_function("() => window.lg !== undefined")
             yield Tab(context, page, errors)

@@ -42,6 +42,7 @@ from lgserver.store import SqliteStore
 from lgserver.store.interface import CannedKind, Role, Routing
 
 from ..conftest import visitor_id
+from .errors import gather_errors
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -259,11 +260,7 @@ class Browsers:
         if init_script:
             await context.add_init_script(init_script)
         page = await context.new_page()
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda m: self.errors.append(m.text) if m.type == "error" else None,
-        )
+        gather_errors(page, self.errors)
         return page
 
 
