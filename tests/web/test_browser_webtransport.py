@@ -127,7 +127,9 @@ async def test_a_session_over_webtransport(app: App, tab: Tab) -> None:
 async def test_calls_in_flight_survive_a_cut(app: App, tab: Tab) -> None:
     page = tab.page
     assert (await page.evaluate("lg.connect()"))["session"]
-    await page.evaluate("lg.startCounting(100, 5)")
+    # 20 ms apart: two seconds of calls, most of them still to come when
+    # the network goes, however slow a busy machine is to cut it
+    await page.evaluate("lg.startCounting(100, 20)")
     async with asyncio.timeout(10):
         while len(app.counted) < 30:
             await asyncio.sleep(0.002)
