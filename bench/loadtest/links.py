@@ -163,21 +163,44 @@ class _BareProtocol(asyncio.Protocol):
         self.link._lost()
 
 
-class BareLink(Link):
+class _BaselineLink(Link):
+    """What the links to both baselines share: calls waiting for their
+    answer by number, and the events read, in a queue that ``None``
+    closes once the connection is lost."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
+
+    async def receive(self) -> tuple[str, dict[str, Any]]:
+        event = await self._events.get()
+        if event is None:
+            self._events.put_nowait(None)
+            raise LinkClosed(bare.CONNECTION_LOST)
+        return event
+
+    def _lost(self) -> None:
+        failure = LinkClosed(bare.CONNECTION_LOST)
+        for future in self._calls.values():
+            if not future.done():
+                future.set_exception(failure)
+        self._events.put_nowait(None)
+
+
+class BareLink(_BaselineLink):
     """A session with the bare baseline; ``max_chats`` is what an operator
     announces, ``queue`` the department it is in."""
 
     def __init__(
         self, port: int, context: ssl.SSLContext, queue: int, max_chats: int = 0
     ) -> None:
+        super().__init__()
         self.port = port
         self.context = context
         self.queue = struct.pack("!I", queue)
         self.max_chats = max_chats
         self._protocol: _BareProtocol | None = None
         self._requests = 0
-        self._calls: dict[int, asyncio.Future[int]] = {}
-        self._events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self._closed = False
 
     async def connect(self) -> None:
@@ -212,13 +235,6 @@ class BareLink(Link):
             await self._request(bare.LEAVE, struct.pack("!I", chat))
             return None
         raise CallFailed(400, f"the bare baseline has no {method}")
-
-    async def receive(self) -> tuple[str, dict[str, Any]]:
-        event = await self._events.get()
-        if event is None:
-            self._events.put_nowait(None)
-            raise LinkClosed(bare.CONNECTION_LOST)
-        return event
 
     def drop(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
@@ -268,15 +284,8 @@ class BareLink(Link):
             message = {"from": sender, "text": frame[6:].decode()}
             self._events.put_nowait(("chat.message", {"chat": key, "message": message}))
 
-    def _lost(self) -> None:
-        failure = LinkClosed(bare.CONNECTION_LOST)
-        for future in self._calls.values():
-            if not future.done():
-                future.set_exception(failure)
-        self._events.put_nowait(None)
 
-
-class SocketIOLink(Link):
+class SocketIOLink(_BaselineLink):
     """A session with the python-socketio baseline
     (:mod:`bench.loadtest.baseline_socketio`): Socket.IO 5 over Engine.IO 4
     on a WebSocket, spoken directly over :mod:`websockets`: an event
@@ -286,6 +295,7 @@ class SocketIOLink(Link):
     def __init__(
         self, port: int, context: ssl.SSLContext, queue: int, max_chats: int = 0
     ) -> None:
+        super().__init__()
         self.url = f"wss://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
         self.context = context
         self.queue = queue
@@ -293,8 +303,6 @@ class SocketIOLink(Link):
         self._socket: Any = None
         self._reading: asyncio.Task[None] | None = None
         self._acks = itertools.count(1)
-        self._calls: dict[int, asyncio.Future[Any]] = {}
-        self._events: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self._connected: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
@@ -328,13 +336,6 @@ class SocketIOLink(Link):
             await self._emit("leave", chat)
             return None
         raise CallFailed(400, f"the Socket.IO baseline has no {method}")
-
-    async def receive(self) -> tuple[str, dict[str, Any]]:
-        event = await self._events.get()
-        if event is None:
-            self._events.put_nowait(None)
-            raise LinkClosed(bare.CONNECTION_LOST)
-        return event
 
     def drop(self) -> None:
         if self._socket is not None:
@@ -405,10 +406,6 @@ class SocketIOLink(Link):
             self._events.put_nowait(("chat.ended", {"chat": str(data)}))
 
     def _lost(self) -> None:
-        failure = LinkClosed(bare.CONNECTION_LOST)
-        for future in self._calls.values():
-            if not future.done():
-                future.set_exception(failure)
         if self._connected is not None and not self._connected.done():
-            self._connected.set_exception(failure)
-        self._events.put_nowait(None)
+            self._connected.set_exception(LinkClosed(bare.CONNECTION_LOST))
+        super()._lost()
