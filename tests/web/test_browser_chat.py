@@ -30,14 +30,13 @@ from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
 from ..conftest import Certificate, visitor_id
-from .errors import gather_errors
+from .chromium import CHROMIUM, SITE_ARGS, gather_errors
 
 pytestmark = pytest.mark.timeout(30)
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "clients" / "web"
 MSGPACK = ROOT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
-CHROMIUM = "/usr/bin/chromium"
 SHOP = "https://shop.example"
 VISITOR = visitor_id("abcdefgh12345678")
 DEPARTMENTS = [
@@ -169,16 +168,7 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                # the customer's site is public and lgserver on loopback
-                # here; Chromium would refuse it as a local-network request,
-                # which an lgserver on a public address never is
-                "--disable-features=LocalNetworkAccessChecks,"
-                "BlockInsecurePrivateNetworkRequests",
-            ],
+            args=SITE_ARGS,
         )
         try:
             context = await chromium.new_context(ignore_https_errors=True)

@@ -15,10 +15,9 @@ from typing import ClassVar
 import pytest
 from playwright.sync_api import sync_playwright
 
-from .errors import gather_errors
+from .chromium import ARGS, CHROMIUM, gather_errors
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -50,7 +49,7 @@ def test_shared_vectors_pass_in_chromium(base_url: str) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=ARGS,
         )
         try:
             page = browser.new_page()

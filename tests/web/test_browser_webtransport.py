@@ -24,8 +24,8 @@ from lgserver.transport.listener import serve_tls
 from lgserver.transport.webtransport import WebTransportSession, serve_webtransport
 
 from ..conftest import Certificate
-from .errors import gather_errors
-from .test_browser_wss import CHROMIUM, MSGPACK, WEB, App, RecordingHub, Tab
+from .chromium import ARGS, CHROMIUM, gather_errors
+from .test_browser_wss import MSGPACK, WEB, App, RecordingHub, Tab
 from .test_browser_wss import authenticate as visitor_authenticate
 
 pytestmark = pytest.mark.timeout(30)
@@ -83,7 +83,7 @@ async def tab(app: App) -> AsyncIterator[Tab]:
         # QUIC stays on: WebTransport needs it
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=ARGS,
         )
         try:
             context = await browser.new_context(ignore_https_errors=True)

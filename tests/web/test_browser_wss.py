@@ -23,7 +23,7 @@ from lgserver.transport.http import Site
 from lgserver.transport.listener import serve_tls
 
 from ..conftest import Certificate
-from .errors import gather_errors
+from .chromium import ARGS, CHROMIUM, gather_errors
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "clients" / "web"
 MSGPACK = ROOT / "node_modules" / "@msgpack" / "msgpack" / "dist.esm"
 PAGE = WEB / "testing" / "wss.html"
-CHROMIUM = "/usr/bin/chromium"
 
 
 class RecordingHub(Hub):
@@ -116,7 +115,7 @@ async def tab(app: App) -> AsyncIterator[Tab]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=ARGS,
         )
         try:
             context = await browser.new_context(ignore_https_errors=True)

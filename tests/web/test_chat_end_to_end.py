@@ -42,11 +42,10 @@ from lgserver.store import SqliteStore
 from lgserver.store.interface import CannedKind, Role, Routing
 
 from ..conftest import visitor_id
-from .errors import gather_errors
+from .chromium import CHROMIUM, SITE_ARGS, gather_errors
 
 pytestmark = pytest.mark.timeout(60)
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long password"
 GRACE = 3.0
 WAIT = 10_000  # milliseconds, for any one thing to show
@@ -269,15 +268,7 @@ async def browsers() -> AsyncIterator[Browsers]:
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                # shop and lgserver both on loopback here; Chromium would
-                # refuse a public page's requests to a local address
-                "--disable-features=LocalNetworkAccessChecks,"
-                "BlockInsecurePrivateNetworkRequests",
-            ],
+            args=SITE_ARGS,
         )
         try:
             yield Browsers(chromium)
