@@ -51,6 +51,7 @@ from .protocol.events import (
 from .protocol.frames import split_frames
 from .protocol.messages import Call, CallError, Result
 from .protocol.session import ClientSession, SessionConfig, SessionState
+from .timers import Alarm
 
 __all__ = ["Client", "RemoteCallError", "SessionClosed"]
 
@@ -420,7 +421,7 @@ class Client:
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[Any]] = {}
         self._inbox: asyncio.Queue[MessageReceived | SessionEnded] = asyncio.Queue()
-        self._timer: asyncio.TimerHandle | None = None
+        self._alarm = Alarm(self._on_timer, clock)
         self._reconnecting: asyncio.Task[None] | None = None
         self._established: asyncio.Future[None] | None = None
         self.ended: SessionEnded | None = None
@@ -601,7 +602,7 @@ class Client:
             connection.send(data)
         while (event := self.session.next_event()) is not None:
             self._handle(event)
-        self._schedule()
+        self._alarm.arm(self.session.get_timer())
         if (
             self._connection is None
             and self.session.state in (SessionState.DETACHED, SessionState.IDLE)
@@ -633,6 +634,7 @@ class Client:
             self._not_welcomed("no WELCOME came in time")
         elif isinstance(event, SessionEnded):
             self.ended = event
+            self._alarm.cancel()
             failure = SessionClosed(event.code, event.reason)
             for future in self._calls.values():
                 if not future.done():
@@ -652,17 +654,7 @@ class Client:
         ):
             established.set_exception(ConnectionError(why))
 
-    def _schedule(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        deadline = self.session.get_timer()
-        if deadline is not None:
-            delay = max(0.0, deadline - self._clock())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
-
     def _on_timer(self) -> None:
-        self._timer = None
         self.session.handle_timer(self._clock())
         self._after()
 

@@ -280,15 +280,19 @@ class Session:
         """When :meth:`handle_timer` must be called next, or None."""
         if self.state is SessionState.CLOSED:
             return None
-        deadlines = [
-            d for d in (self._handshake_deadline, self._grace_deadline) if d is not None
-        ]
+        due = self._handshake_deadline
+        grace = self._grace_deadline
+        if grace is not None and (due is None or grace < due):
+            due = grace
         if self.state is SessionState.OPEN and self._connected:
-            deadlines.append(self._last_sent + self._heartbeat)
-            deadlines.append(self._last_received + 2 * self._heartbeat)
-            if self._ack_due is not None:
-                deadlines.append(self._ack_due)
-        return min(deadlines) if deadlines else None
+            heartbeat = self._heartbeat
+            beat = min(self._last_sent + heartbeat, self._last_received + 2 * heartbeat)
+            if due is None or beat < due:
+                due = beat
+            ack = self._ack_due
+            if ack is not None and ack < due:
+                due = ack
+        return due
 
     def handle_timer(self, now: float) -> None:
         """Act on the deadlines that have passed by ``now``."""

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ..protocol.codec import Registry
@@ -36,6 +37,7 @@ from ..protocol.events import (
 )
 from ..protocol.messages import Call, CallError, ErrorCode, Event, Hello, Result
 from ..protocol.session import ServerSession, SessionConfig, SessionState, token_key
+from ..timers import Alarm
 from .metrics import Metrics
 
 __all__ = [
@@ -143,11 +145,10 @@ class _Entry:
     """The hub's record of one session."""
 
     session: ServerSession
+    alarm: Alarm  # wakes the session at its next deadline
     principal: Principal | None = None
     link: Link | None = None
     address: str | None = None
-    timer: asyncio.TimerHandle | None = None
-    due: float = 0.0  # when the timer fires, on the hub's clock
     dirty: bool = False  # written to since the last flush
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     tokens: float = 0.0
@@ -335,7 +336,8 @@ class Hub:
         ``transport`` names the transport in the metrics."""
         now = self._clock()
         session = ServerSession(self.registry, self.config, now=now)
-        entry = _Entry(session, link=link, address=address, refilled_at=now)
+        alarm = Alarm(partial(self._on_timer, session), self._clock)
+        entry = _Entry(session, alarm, link=link, address=address, refilled_at=now)
         entry.tokens = self.limits.burst
         entry.transport = transport
         self._entries[session] = entry
@@ -349,7 +351,7 @@ class Hub:
             session.reject(CloseCode.TOO_MANY_CONNECTIONS, "too many connections")
             self._after(session)
             return session
-        self._schedule(session)
+        alarm.arm(session.get_timer())
         return session
 
     def data_received(self, session: ServerSession, data: bytes) -> ServerSession:
@@ -399,7 +401,7 @@ class Hub:
                 if not self._dirty:
                     asyncio.get_running_loop().call_soon(self._flush_dirty)
                 self._dirty.append(entry)
-            self._schedule(session)
+            entry.alarm.arm(session.get_timer())
         return owner
 
     def _flush_dirty(self) -> None:
@@ -579,25 +581,9 @@ class Hub:
         # the last answer awaited goes at once, with those ready before it
         self._after(session, now=not entry.handling)
 
-    def _schedule(self, session: ServerSession) -> None:
-        deadline = session.get_timer()
-        if deadline is None:
-            return
-        entry = self._entries[session]
-        if entry.timer is not None:
-            if entry.due <= deadline:
-                return  # early is harmless: it looks again when it fires
-            entry.timer.cancel()
-        loop = asyncio.get_running_loop()
-        entry.due = deadline
-        delay = max(0.0, deadline - self._clock())
-        entry.timer = loop.call_later(delay, self._on_timer, session)
-
     def _on_timer(self, session: ServerSession) -> None:
-        entry = self._entries.get(session)
-        if entry is None:
+        if session not in self._entries:
             return
-        entry.timer = None
         session.handle_timer(self._clock())
         self._after(session)
 
@@ -640,8 +626,7 @@ class Hub:
 
     def _forget(self, entry: _Entry) -> None:
         session = entry.session
-        if entry.timer is not None:
-            entry.timer.cancel()
+        entry.alarm.cancel()
         for task in entry.tasks:
             task.cancel()
         self._release(entry, close=True)
