@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from lgserver import collector
 from lgserver.client import Client, RemoteCallError, SessionClosed
 from lgserver.config import (
     Config,
@@ -128,6 +129,53 @@ async def test_serve_answers_then_stops_on_sigterm(running: Running) -> None:
         await asyncio.wait_for(operator.receive(), 10)
     assert going.value.code == CloseCode.GOING_AWAY
     assert await asyncio.to_thread(running.process.wait, 10) == 0
+
+
+COLLECTING_SERVER = """
+import asyncio, dataclasses, gc, os, sys
+from pathlib import Path
+import uvloop
+from lgserver.config import load_config
+from lgserver.daemon import serve
+
+config = load_config(None, os.environ)
+server = dataclasses.replace(config.server, data_dir=Path(sys.argv[1]), port=0)
+config = dataclasses.replace(config, server=server)
+
+def ready(daemon):
+    print(*gc.get_threshold(), gc.get_freeze_count(), flush=True)
+
+    def loaded(_):
+        print(gc.get_freeze_count(), flush=True)
+
+    # after serve's own callback, which froze the database
+    asyncio.get_running_loop().call_soon(daemon.loading.add_done_callback, loaded)
+
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    runner.run(serve(config, on_ready=ready, own_process=True))
+"""
+
+
+async def test_a_daemon_in_its_own_process_sets_the_collector(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        COLLECTING_SERVER,
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        started = (await asyncio.wait_for(process.stdout.readline(), 30)).split()
+        *thresholds, frozen = (int(number) for number in started)
+        assert tuple(thresholds) == collector.THRESHOLDS
+        assert frozen > 10_000  # the modules, the configuration, the hub
+        # the geolocation database joins what was frozen once it is loaded
+        loaded = int(await asyncio.wait_for(process.stdout.readline(), 60))
+        assert loaded > frozen
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
 
 
 async def test_sighup_applies_what_the_cli_changed(running: Running) -> None:

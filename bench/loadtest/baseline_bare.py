@@ -41,6 +41,7 @@ from pathlib import Path
 
 import uvloop
 
+from lgserver import collector
 from lgserver.tls import server_ssl_context
 
 __all__ = ["main"]
@@ -237,6 +238,9 @@ async def _serve(cert_file: Path, key_file: Path, port: int) -> None:
         ssl_handshake_timeout=10.0,
         backlog=4096,
     )
+    # the collector set as lgserver's daemon sets it, for a fair comparison
+    collector.tune()
+    collector.freeze()
     async with server:
         await server.serve_forever()
 

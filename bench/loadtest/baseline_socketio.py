@@ -32,6 +32,8 @@ from typing import Any
 import socketio
 import uvicorn
 
+from lgserver import collector
+
 __all__ = ["main"]
 
 NOT_OFFERED = 1004
@@ -192,6 +194,9 @@ def main(argv: list[str]) -> int:
         lifespan="off",
         backlog=4096,
     )
+    # the collector set as lgserver's daemon sets it, for a fair comparison
+    collector.tune()
+    collector.freeze()
     uvicorn.Server(config).run()
     return 0
 

@@ -38,6 +38,7 @@ from typing import Any
 import uvloop
 from hdrh.histogram import HdrHistogram
 
+from lgserver import collector
 from lgserver.security.visitors import VISITOR_ID_MIN
 
 from .links import BareLink, CallFailed, LgLink, Link, LinkClosed, SocketIOLink
@@ -440,8 +441,11 @@ def run_process(
     ``("failed", index, traceback)`` on ``results``."""
 
     def ready() -> None:
+        # what every customer and operator holds until the end is made
+        collector.freeze()
         results.put(("ready", plan.index))
 
+    collector.tune()
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             tally = runner.run(_Generator(plan).run(ready, go))

@@ -85,7 +85,7 @@ def serve_command(
     config = _config(config_path, data_dir)
     configure(config.log.level_number, log_format or config.log.format)
     try:
-        _run(lambda: serve(config))
+        _run(lambda: serve(config, own_process=True))
     except (StoreError, CertificateError, FormsError, OSError) as exc:
         click.echo(f"lgserver: cannot start: {exc}", err=True)
         raise click.exceptions.Exit(FAILURE) from None

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import collector
 from .chat.forms import load_forms
 from .chat.service import ChatService
 from .config import Config
@@ -71,7 +72,7 @@ class Daemon:
         self.metrics = Metrics()
         self.locator = Locator.from_settings(config.geo)
         self.mailer = Mailer(config.smtp)
-        self._loading: asyncio.Task[None] | None = None
+        self.loading: asyncio.Task[None] | None = None
         self.store: SqliteStore | None = None
         self.hub: Hub | None = None
         self.authenticator: StoreAuthenticator | None = None
@@ -205,7 +206,7 @@ class Daemon:
         )
         self._announce_certificate()
         self._schedule_rotation()
-        self._loading = asyncio.create_task(self._load_locator())
+        self.loading = asyncio.create_task(self._load_locator())
 
     async def _load_locator(self) -> None:
         # the locator logs a database it cannot load, and answers "" then
@@ -254,8 +255,8 @@ class Daemon:
         """Stop accepting, send every client away, flush the store."""
         if self._rotation is not None:
             self._rotation.cancel()
-        if self._loading is not None:
-            self._loading.cancel()
+        if self.loading is not None:
+            self.loading.cancel()
         for listener in (self._listener, self._plain):
             if listener is not None:
                 listener.close()
@@ -300,14 +301,23 @@ class Daemon:
 
 
 async def serve(
-    config: Config, *, on_ready: Callable[[Daemon], None] | None = None
+    config: Config,
+    *,
+    on_ready: Callable[[Daemon], None] | None = None,
+    own_process: bool = False,
 ) -> None:
     """Run lgserver until SIGTERM or SIGINT, then shut it down gracefully.
 
     Args:
         config: The configuration.
         on_ready: Called once the daemon listens.
+        own_process: The process runs nothing else: set the garbage
+            collector for a server (:mod:`lgserver.collector`), and exempt
+            what start-up made, and the geolocation database once loaded,
+            from its walks.
     """
+    if own_process:
+        collector.tune()
     daemon = Daemon(config)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -316,6 +326,10 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     try:
         await daemon.start()
+        if own_process:
+            collector.freeze()
+            if daemon.loading is not None:
+                daemon.loading.add_done_callback(lambda _: collector.freeze())
         if on_ready is not None:
             on_ready(daemon)
         await stopping.wait()
