@@ -731,6 +731,35 @@ async def test_a_resent_message_is_stored_and_shown_once(server: Server) -> None
     assert len(stored) == 1
 
 
+async def test_a_message_goes_to_the_senders_other_windows_not_back(
+    server: Server,
+) -> None:
+    customer, ann, chat = await accepted_chat(server)
+    # a window counts once it has called the server
+    other_tab = await server.customer()
+    assert (await other_tab.call("chat.status"))["chat"]["chat"] == chat
+    second_console = await server.operator()
+    await customer.settle()
+    await ann.settle()
+    sent = await customer.call("chat.send", {"chat": chat, "id": "m1", "text": "hi"})
+    answer = await ann.call("chat.send", {"chat": chat, "id": "a1", "text": "yes"})
+
+    def said(events: list[Event]) -> list[tuple[str, int]]:
+        return [
+            (e.data["message"]["client_id"], e.data["message"]["id"])
+            for e in events
+            if e.name == "chat.message" and e.data["message"]["from"] != "system"
+        ]
+
+    # the sending window has its message from the answer to chat.send
+    assert said(await customer.settle(0.5)) == [("a1", answer["id"])]
+    assert said(await ann.settle()) == [("m1", sent["id"])]
+    # every other window of either side shows both, in order
+    both = [("m1", sent["id"]), ("a1", answer["id"])]
+    assert said(await other_tab.settle()) == both
+    assert said(await second_console.settle()) == both
+
+
 # -- refusals
 
 

@@ -682,8 +682,14 @@ class Core:
             message["client_id"] = record.client_msg_id[len(prefix) :]
         return message
 
-    def fan_out(self, chat: LiveChat, record: MessageRecord) -> None:
-        """Send a stored message to both sides of a chat."""
+    def fan_out(
+        self,
+        chat: LiveChat,
+        record: MessageRecord,
+        sender: ServerSession | None = None,
+    ) -> None:
+        """Send a stored message to both sides of a chat; not to the
+        ``sender`` session, which has it from the answer to its call."""
         data = {"chat": chat.id, "message": self.message(record)}
         sessions = set()
         customer = self.customers.get(chat.visitor)
@@ -692,6 +698,7 @@ class Core:
         staff = self.staff.get(chat.operator) if chat.operator else None
         if staff is not None:
             sessions |= staff.sessions
+        sessions.discard(sender)
         self.emit(sessions, "chat.message", data)
 
     def system(self, chat: LiveChat, text: str) -> None:

@@ -492,7 +492,7 @@ async def send(core: Core, context: CallContext, person: Person, raw: Any) -> An
         if isinstance(stored, Duplicate):
             return stored.record
         core.messages_stored()
-        core.fan_out(chat, stored)
+        core.fan_out(chat, stored, context.session)
         return stored
 
     # a chat ending at this very moment keeps the message all the same
