@@ -121,6 +121,7 @@ def ratios(servers: dict[str, Any]) -> dict[str, Any]:
             "delivered": _ratio(
                 ours["delivered_at_capacity"], theirs["delivered_at_capacity"]
             ),
+            "ours_at_least": ours["held"],
             "theirs_at_least": theirs["held"],
             "steps": [],
         }

@@ -50,6 +50,20 @@ def _mib(value: float) -> str:
     return f"{value / 2**20:,.0f}"
 
 
+def _verdict(ratio: float | None, target: float | None, entry: dict[str, Any]) -> str:
+    # a server that held at the last step offered has a capacity of at
+    # least that step's: a ratio is then a bound, good for one verdict only
+    if ratio is None or target is None:
+        return "n/a"
+    if ratio >= target:
+        if entry["theirs_at_least"]:
+            return "unknown (the baseline held at every step: a lower bound)"
+        return "met"
+    if entry.get("ours_at_least"):
+        return "unknown (lgserver held at every step: a lower bound)"
+    return "not met"
+
+
 def render_section(report: dict[str, Any], command: str) -> str:
     """The Markdown of one run, marks included."""
     scenario = report["scenario"]
@@ -104,14 +118,7 @@ def render_section(report: dict[str, Any], command: str) -> str:
             ratio = entry["delivered"]
             target = TARGETS.get(kind)
             shown = "n/a" if ratio is None else f"{ratio:.2f}"
-            if ratio is None or target is None:
-                result = "n/a"
-            elif ratio >= target:
-                result = "met"
-            elif entry["theirs_at_least"]:
-                result = "not met (the baseline's capacity is a lower bound)"
-            else:
-                result = "not met"
+            result = _verdict(ratio, target, entry)
             wanted = "n/a" if target is None else f"at least {target:g}"
             lines.append(f"| {NAMES.get(kind, kind)} | {shown} | {wanted} | {result} |")
     ours = report["servers"].get("lgserver")
