@@ -118,7 +118,11 @@ def chart(title: str, x_label: str, y_label: str, series: Series) -> str:
 
 def _series(servers: dict[str, Any], pick: Any, suffix: str = "") -> Series:
     return {
-        f"{kind}{suffix}": [(step["rate"], pick(step)) for step in found["steps"]]
+        # the step halfway back comes last: in order of rate for the lines
+        f"{kind}{suffix}": sorted(
+            ((step["rate"], pick(step)) for step in found["steps"]),
+            key=lambda point: point[0],
+        )
         for kind, found in servers.items()
     }
 

@@ -189,39 +189,53 @@ def capacity_search(
     generators: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Raise the load step by step until a step does not hold.
+    """Raise the load step by step until a step does not hold, then try
+    the rate halfway between the last step that held and that one.
 
     A step whose latency alone was over the target is run once more,
     and the second try decides.
 
     Returns ``{"capacity", "delivered_at_capacity", "steps", "held"}``:
     the rate of the last step that held (0.0 if none), the messages a
-    second delivered at that step, every step's figures (a try that was
-    run again marked ``"retry": False`` and followed by the one that
-    decided), and whether the last step offered still held (then the
-    capacity is at least that).
+    second delivered at that step, every step's figures in the order run
+    (a try that was run again marked ``"retry": False`` and followed by
+    the one that decided, marked True; the halfway step marked
+    ``"halfway": True``), and whether the last step of the scale still
+    held (then the capacity is at least that).
     """
     steps: list[dict[str, Any]] = []
     capacity = 0.0
     delivered = 0.0
     held = False
-    for step, rate in enumerate(scenario.step_rates()):
+
+    def attempt(rate: float, step: int) -> dict[str, Any]:
         figures = run_step(target, scenario, rate, generators, step)
-        held = holds(figures, scenario.p99_target_ms)
-        figures["held"] = held
+        figures["held"] = holds(figures, scenario.p99_target_ms)
         figures["retry"] = False
         progress(step_line(target.kind, step, figures))
-        if not held and only_slow(figures):
+        if not figures["held"] and only_slow(figures):
             # a shared machine has its moments: latency alone gets a
             # second try, a loss or an error never does
             steps.append(figures)
             figures = run_step(target, scenario, rate, generators, step)
-            held = holds(figures, scenario.p99_target_ms)
-            figures["held"] = held
+            figures["held"] = holds(figures, scenario.p99_target_ms)
             figures["retry"] = True
             progress(step_line(target.kind, step, figures))
         steps.append(figures)
+        return figures
+
+    rates = scenario.step_rates()
+    for step, rate in enumerate(rates):
+        figures = attempt(rate, step)
+        held = figures["held"]
         if not held:
+            if step > 0:
+                # the scale's steps are coarse: one more between the two
+                halfway = attempt((rates[step - 1] + rate) / 2, step)
+                halfway["halfway"] = True
+                if halfway["held"]:
+                    capacity = halfway["rate"]
+                    delivered = halfway["delivered_per_s"]
             break
         capacity = rate
         delivered = figures["delivered_per_s"]

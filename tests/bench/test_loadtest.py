@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from bench._server import write_certificate
 from bench.loadtest import baseline_bare as bare
+from bench.loadtest import runner
 from bench.loadtest.__main__ import main, measure, summary_line
 from bench.loadtest.docs import render_section, update_page
 from bench.loadtest.generator import Tally
@@ -133,6 +134,82 @@ def test_a_step_holds_only_within_target_and_without_loss() -> None:
     assert not holds(step | {"unanswered": 1}, 50.0)
     assert not holds(step | {"errors": {"500": 1}}, 50.0)
     assert not holds(step | {"received": 0}, 50.0)
+
+
+def _fake_step(p99_at: dict[float, list[float]], lost_at: float) -> Any:
+    """run_step's stand-in: each try at a rate takes the next p99 listed."""
+
+    def run(
+        target: Any, scenario: Any, rate: float, generators: int, step: int
+    ) -> dict[str, Any]:
+        return {
+            "rate": rate,
+            "received": 100,
+            "delivered_per_s": rate * 10,
+            "latency_ms": {"p50": 1.0, "p99": p99_at[rate].pop(0)},
+            "lost": 1 if rate >= lost_at else 0,
+            "duplicated": 0,
+            "unanswered": 0,
+            "errors": {},
+            "server_cpu_percent": 50.0,
+            "server_rss_bytes": 1 << 20,
+            "generator_cpu_percent": 50.0,
+        }
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("p99_at", "lost_at", "capacity", "rates"),
+    [
+        # 60 too slow twice, 50 holds: the capacity is between the steps
+        (
+            {20.0: [9], 40.0: [9], 60.0: [80, 70], 50.0: [30]},
+            1e9,
+            50.0,
+            [20, 40, 60, 60, 50],
+        ),
+        # 50 too slow as well: the capacity stays at the last step
+        (
+            {20.0: [9], 40.0: [9], 60.0: [80, 70], 50.0: [60, 55]},
+            1e9,
+            40.0,
+            [20, 40, 60, 60, 50, 50],
+        ),
+        # a loss gets no second try, halfway neither
+        ({20.0: [9], 40.0: [9], 60.0: [9], 50.0: [9]}, 60.0, 50.0, [20, 40, 60, 50]),
+        # a slow second try holds: on to the next step
+        (
+            {20.0: [9], 40.0: [60, 30], 60.0: [9], 80.0: [9]},
+            1e9,
+            80.0,
+            [20, 40, 40, 60, 80],
+        ),
+        # the first step fails: nothing held, nothing between
+        ({20.0: [80, 90]}, 1e9, 0.0, [20, 20]),
+    ],
+)
+def test_the_search_ends_halfway_between_the_last_steps(
+    monkeypatch: pytest.MonkeyPatch,
+    p99_at: dict[float, list[float]],
+    lost_at: float,
+    capacity: float,
+    rates: list[float],
+) -> None:
+    monkeypatch.setattr(runner, "run_step", _fake_step(p99_at, lost_at))
+    scenario = parse_scenario(
+        "x", GOOD | {"search": {"start": 20.0, "step": 20.0, "max_steps": 4}}
+    )
+    lines: list[str] = []
+    target = runner.Target("lgserver", None, "")  # type: ignore[arg-type]
+    found = runner.capacity_search(target, scenario, 1, lines.append)
+    assert [step["rate"] for step in found["steps"]] == rates
+    assert found["capacity"] == capacity
+    assert found["delivered_at_capacity"] == capacity * 10
+    assert len(lines) == len(rates)
+    assert found["held"] is (capacity == 80.0)
+    halfway = [step for step in found["steps"] if step.get("halfway")]
+    assert len(halfway) <= 1
 
 
 # -- the bare baseline
