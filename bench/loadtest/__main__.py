@@ -168,9 +168,12 @@ def summary_line(report: dict[str, Any]) -> str:
         f"{shown['delivered_per_s']:g} msg/s; lost {lost}, duplicated {duplicated}"
     )
     for name, entry in report["ratios"].items():
-        capacity = entry["capacity"]
-        shown_ratio = "n/a" if capacity is None else f"{capacity:g}"
-        line += f"; {name} capacity {shown_ratio}"
+        # the targets are in messages delivered a second at capacity
+        delivered, capacity = entry["delivered"], entry["capacity"]
+        line += (
+            f"; {name} messages/s {'n/a' if delivered is None else f'{delivered:g}'}"
+            f" (calls/s {'n/a' if capacity is None else f'{capacity:g}'})"
+        )
     return line
 
 

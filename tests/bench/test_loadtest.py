@@ -367,6 +367,7 @@ def test_the_smoke_scenario_against_lgserver_and_bare(tmp_path: Path) -> None:
 
     line = summary_line(report)
     assert line.startswith("capacity ") and "lost 0, duplicated 0" in line
+    assert "; lgserver/bare messages/s " in line and " (calls/s " in line
     written = tmp_path / "report.json"
     written.write_text(json.dumps(report))
     assert json.loads(written.read_text())["scenario"]["name"] == "smoke"

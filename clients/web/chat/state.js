@@ -219,12 +219,12 @@ function addMessage(state, raw, now) {
       entry.kind === "message" &&
       (entry.id === item.id ||
         entry.serverId === item.id ||
-        // our own message, back before the answer to chat.send
+        // our own message, from another session of ours before the answer
         (item.clientId !== null && entry.pending && entry.id === item.clientId)),
   );
   let entries;
   if (index >= 0) {
-    // our own message, back from the server: it is stored
+    // our own message, told by the server: it is stored
     const mine = state.entries[index];
     entries = state.entries.slice();
     entries[index] = {

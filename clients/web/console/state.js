@@ -173,7 +173,7 @@ function addMessage(state, data) {
         entry.kind === "message" &&
         (entry.id === item.id ||
           entry.serverId === item.id ||
-          // our own message, back before the answer to chat.send
+          // our own message, from another session of ours before the answer
           (item.clientId !== null && entry.pending && entry.id === item.clientId)),
     );
     if (index >= 0) {
