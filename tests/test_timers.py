@@ -1,5 +1,6 @@
 import asyncio
 
+from lgserver import timers
 from lgserver.timers import Alarm
 
 
@@ -70,3 +71,82 @@ async def test_deadlines_are_read_on_the_given_clock() -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert fired == [1, 1]
+
+
+async def test_many_alarms_fire_in_the_order_of_their_deadlines() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+    alarms = [Alarm(lambda i=i: fired.append(i), loop.time) for i in range(50)]
+    start = loop.time()
+    # armed out of order; alarm i is due after i ms
+    for i in reversed(range(50)):
+        alarms[i].arm(start + 0.005 + i * 0.001)
+    await asyncio.sleep(0.1)
+    assert fired == list(range(50))
+    assert not any(alarm.armed for alarm in alarms)
+
+
+async def test_one_alarm_cancelled_leaves_the_others() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[str] = []
+    first = Alarm(lambda: fired.append("first"), loop.time)
+    second = Alarm(lambda: fired.append("second"), loop.time)
+    first.arm(loop.time() + 0.01)
+    second.arm(loop.time() + 0.02)
+    first.cancel()
+    await asyncio.sleep(0.05)
+    assert fired == ["second"]
+
+
+async def test_an_alarm_can_arm_again_from_its_callback() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+
+    def again() -> None:
+        fired.append(loop.time())
+        if len(fired) < 3:
+            alarm.arm(loop.time() + 0.005)
+
+    alarm = Alarm(again, loop.time)
+    alarm.arm(loop.time() + 0.005)
+    await asyncio.sleep(0.1)
+    assert len(fired) == 3
+    assert not alarm.armed
+
+
+async def test_a_failing_callback_is_reported_and_the_others_still_fire() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    fired: list[int] = []
+
+    def fail() -> None:
+        raise RuntimeError("broken")
+
+    broken = Alarm(fail, loop.time)
+    sound = Alarm(lambda: fired.append(1), loop.time)
+    due = loop.time() + 0.01
+    broken.arm(due)
+    sound.arm(due)
+    await asyncio.sleep(0.04)
+    assert fired == [1]
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], RuntimeError)
+    loop.set_exception_handler(None)
+
+
+async def test_stale_deadlines_do_not_pile_up() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+    alarms = [Alarm(lambda: fired.append(1), loop.time) for _ in range(100)]
+    for round_ in range(100):
+        # each alarm moves earlier every round, leaving a stale entry
+        for alarm in alarms:
+            alarm.arm(loop.time() + 1000 - round_)
+    schedule = timers._schedules[loop]
+    assert len(schedule) == 100
+    assert len(schedule._heap) < 100 + 2 * timers._COMPACT_AT
+    for alarm in alarms:
+        alarm.cancel()
+    assert len(schedule) == 0
+    assert fired == []
