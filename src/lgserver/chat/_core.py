@@ -26,7 +26,7 @@ import functools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -594,7 +594,7 @@ class Core:
     def persist(
         self,
         chat_id: str,
-        work: Callable[[], Awaitable[Any]],
+        work: Callable[[], Coroutine[Any, Any, Any]],
         *,
         report: bool = True,
     ) -> asyncio.Future[Any]:
@@ -606,13 +606,16 @@ class Core:
             report: Log a failure; False when the caller reports it.
         """
         previous = self._tails.get(chat_id)
+        loop = asyncio.get_running_loop()
+        if previous is None:
+            task = loop.create_task(work())
+        else:
 
-        async def run() -> Any:
-            if previous is not None:
+            async def run() -> Any:
                 await asyncio.wait([previous])
-            return await work()
+                return await work()
 
-        task = asyncio.ensure_future(run())
+            task = loop.create_task(run())
         self._tails[chat_id] = task
         self._background.add(task)
         task.add_done_callback(functools.partial(self._written, chat_id, report))

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -524,8 +524,8 @@ class Hub:
         self._after(old)
         return old
 
-    def _start(self, entry: _Entry, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
+    def _start(self, entry: _Entry, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         entry.tasks.add(task)
         task.add_done_callback(entry.tasks.discard)
 
