@@ -373,7 +373,8 @@ class Client:
         certificate_hash: Over WebTransport: the SHA-256 of the server
             certificate's DER, trusted instead of a CA (a development
             certificate, as pages pin it).
-        config: Session settings (frame limit, handshake timeout).
+        config: Session settings (frame limit, handshake timeout); by
+            default an acknowledgement waits up to 150 ms.
 
     Raises:
         ValueError: An unknown transport, no ``ssl_context`` for a TLS
@@ -410,8 +411,9 @@ class Client:
         self.transport = transport
         self.host = host
         self.port = port
-        # acknowledgements wait a moment to ride along with the next call
-        config = config or SessionConfig(ack_delay=0.02)
+        # acknowledgements wait, within the protocol's 200 ms, for a call to
+        # ride along with, and one covers every message received meanwhile
+        config = config or SessionConfig(ack_delay=0.15)
         self.session = ClientSession(registry, build=build, auth=auth, config=config)
         self._ssl = ssl_context
         self._pin = certificate_hash
