@@ -10,8 +10,8 @@ operator's, and leaves. An operator accepts what it is offered (another
 operator may have been quicker: a *race*, not an error) and sends its
 messages in each chat it holds, one think time apart.
 
-Every message's text is JSON: its id, the sender's ``time.time_ns()`` as
-it sent it, and padding to the scenario's size. The receiver records the
+Every message's text is its id, the sender's ``time.time_ns()`` as it
+sent it and padding to the scenario's size, apart by spaces. The receiver records the
 latency (receive time minus send time, in microseconds: one machine, one
 clock) in an HDR histogram and the id in a set. A message whose
 ``chat.send`` was answered but that the other side never received is
@@ -25,7 +25,6 @@ have nothing to resume with).
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing.queues
 import random
 import ssl
@@ -167,8 +166,8 @@ class _Generator:
         self.seen: set[str] = set()
         self.serial = 0
         # the padding that brings a message's text to the scenario's size
-        bare = json.dumps({"i": f"{plan.index}-o-{10**9}", "t": time.time_ns()})
-        self.padding = "x" * max(0, self.scenario.message_size - len(bare) - 8)
+        bare = f"{plan.index}-o-{10**9} {time.time_ns()} "
+        self.padding = "x" * max(0, self.scenario.message_size - len(bare))
 
     def link(self, auth: dict[str, Any], max_chats: int = 0) -> Link:
         link: Link
@@ -199,7 +198,7 @@ class _Generator:
     async def send(self, link: Link, chat: str, side: str) -> None:
         self.serial += 1
         message_id = f"{self.plan.index}-{side}-{self.serial}"
-        text = json.dumps({"i": message_id, "t": time.time_ns(), "p": self.padding})
+        text = f"{message_id} {time.time_ns()} {self.padding}"
         self.tally.sent += 1
         await link.call("chat.send", {"chat": chat, "id": message_id, "text": text})
         self.tally.acked += 1
@@ -208,9 +207,9 @@ class _Generator:
     def record(self, message: dict[str, Any]) -> None:
         now = time.time_ns()
         try:
-            content = json.loads(message["text"])
-            message_id, sent = content["i"], content["t"]
-        except (KeyError, TypeError, ValueError):
+            message_id, stamp, _ = message["text"].split(" ", 2)
+            sent = int(stamp)
+        except (AttributeError, KeyError, TypeError, ValueError):
             self.tally.errors["unreadable message"] += 1
             return
         if message_id in self.seen:
