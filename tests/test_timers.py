@@ -150,3 +150,21 @@ async def test_stale_deadlines_do_not_pile_up() -> None:
         alarm.cancel()
     assert len(schedule) == 0
     assert fired == []
+
+
+async def test_an_alarm_armed_past_its_deadline_by_its_callback_waits_a_turn() -> None:
+    # a session that keeps naming a deadline already passed must not hold
+    # the loop: each wake fires it once, and other work runs between
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+
+    def again() -> None:
+        fired.append(1)
+        alarm.arm(loop.time() - 1)
+
+    alarm = Alarm(again, loop.time)
+    alarm.arm(loop.time() - 1)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert 1 <= len(fired) <= 10
+    alarm.cancel()

@@ -36,7 +36,7 @@ _COMPACT_AT = 1024
 # compares entries natively (``order`` is unique: alarms are never compared),
 # and ``alarm`` becomes None once the entry is stale.
 _Entry = list[Any]
-_DUE, _ALARM = 0, 2
+_DUE, _ORDER, _ALARM = 0, 1, 2
 
 
 class _Schedule:
@@ -90,7 +90,9 @@ class _Schedule:
         self._wake = math.inf
         heap = self._heap
         horizon = self._loop.time() + RESOLUTION
-        while heap and heap[0][_DUE] <= horizon:
+        # what a callback arms waits for the next wake, even if already due
+        newest = next(self._order)
+        while heap and heap[0][_DUE] <= horizon and heap[0][_ORDER] < newest:
             alarm = heapq.heappop(heap)[_ALARM]
             if alarm is None:
                 self._stale -= 1
