@@ -168,3 +168,46 @@ async def test_an_alarm_armed_past_its_deadline_by_its_callback_waits_a_turn() -
         await asyncio.sleep(0)
     assert 1 <= len(fired) <= 10
     alarm.cancel()
+
+
+async def test_a_late_deadline_armed_by_a_callback_delays_no_earlier_one() -> None:
+    # the callback names a deadline far off; one already waiting, earlier,
+    # still comes on time
+    loop = asyncio.get_running_loop()
+    fired: list[str] = []
+
+    def first_fired() -> None:
+        fired.append("first")
+        first.arm(loop.time() + 60)
+
+    first = Alarm(first_fired, loop.time)
+    second = Alarm(lambda: fired.append("second"), loop.time)
+    first.arm(loop.time() + 0.005)
+    second.arm(loop.time() + 0.03)
+    await asyncio.sleep(0.1)
+    assert fired == ["first", "second"]
+    first.cancel()
+
+
+async def test_cancels_that_rebuild_the_heap_during_a_wake_lose_nothing() -> None:
+    # a callback cancels enough alarms to have the heap rebuilt while the
+    # wake is still walking it; every alarm left still fires once
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+    doomed = [Alarm(lambda: fired.append(-1), loop.time) for _ in range(3000)]
+    kept = [Alarm(lambda i=i: fired.append(i), loop.time) for i in range(50)]
+
+    def cancel_many() -> None:
+        for alarm in doomed:
+            alarm.cancel()
+
+    trigger = Alarm(cancel_many, loop.time)
+    due = loop.time() + 0.01
+    trigger.arm(due)
+    for alarm in kept:
+        alarm.arm(due)
+    for alarm in doomed:
+        alarm.arm(due + 10)
+    await asyncio.sleep(0.05)
+    assert sorted(fired) == list(range(50))
+    assert len(timers._schedules[loop]) == 0

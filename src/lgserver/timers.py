@@ -75,7 +75,8 @@ class _Schedule:
         entry[_ALARM] = None
         self._stale += 1
         if self._stale > _COMPACT_AT and self._stale * 2 > len(self._heap):
-            self._heap = [e for e in self._heap if e[_ALARM] is not None]
+            # in place: a wake in progress holds the list
+            self._heap[:] = [e for e in self._heap if e[_ALARM] is not None]
             heapq.heapify(self._heap)
             self._stale = 0
 
@@ -87,25 +88,30 @@ class _Schedule:
 
     def _run(self) -> None:
         self._handle = None
-        self._wake = math.inf
+        # what callbacks arm meanwhile sets no loop timer: the earliest
+        # deadline left, theirs or an older one, does, once they are done
+        self._wake = -math.inf
         heap = self._heap
         horizon = self._loop.time() + RESOLUTION
-        # what a callback arms waits for the next wake, even if already due
+        # and it waits for the next wake, even if already due
         newest = next(self._order)
-        while heap and heap[0][_DUE] <= horizon and heap[0][_ORDER] < newest:
-            alarm = heapq.heappop(heap)[_ALARM]
-            if alarm is None:
-                self._stale -= 1
-                continue
-            alarm._entry = None
-            try:
-                alarm._callback()
-            except Exception as exc:  # one session's failure is its own
-                self._loop.call_exception_handler(
-                    {"message": "an alarm's callback failed", "exception": exc}
-                )
-        if heap and self._handle is None:
-            self._set_wake(heap[0][_DUE])
+        try:
+            while heap and heap[0][_DUE] <= horizon and heap[0][_ORDER] < newest:
+                alarm = heapq.heappop(heap)[_ALARM]
+                if alarm is None:
+                    self._stale -= 1
+                    continue
+                alarm._entry = None
+                try:
+                    alarm._callback()
+                except Exception as exc:  # one session's failure is its own
+                    self._loop.call_exception_handler(
+                        {"message": "an alarm's callback failed", "exception": exc}
+                    )
+        finally:
+            self._wake = math.inf
+            if heap:
+                self._set_wake(heap[0][_DUE])
 
 
 _schedules: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Schedule] = (
