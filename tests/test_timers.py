@@ -211,3 +211,20 @@ async def test_cancels_that_rebuild_the_heap_during_a_wake_lose_nothing() -> Non
     await asyncio.sleep(0.05)
     assert sorted(fired) == list(range(50))
     assert len(timers._schedules[loop]) == 0
+
+
+async def test_no_loop_timer_is_left_for_stale_deadlines() -> None:
+    # alarms moved earlier leave their old deadlines behind; once the live
+    # ones have fired, nothing is left to wake the loop for
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+    alarms = [Alarm(lambda: fired.append(1), loop.time) for _ in range(20)]
+    for alarm in alarms:
+        alarm.arm(loop.time() + 30)
+    for alarm in alarms:
+        alarm.arm(loop.time() + 0.01)
+    await asyncio.sleep(0.05)
+    assert len(fired) == 20
+    schedule = timers._schedules[loop]
+    assert schedule._heap == []
+    assert schedule._handle is None

@@ -110,6 +110,10 @@ class _Schedule:
                     )
         finally:
             self._wake = math.inf
+            # a stale entry first in line would wake the loop for nothing
+            while heap and heap[0][_ALARM] is None:
+                heapq.heappop(heap)
+                self._stale -= 1
             if heap:
                 self._set_wake(heap[0][_DUE])
 
